@@ -1,0 +1,443 @@
+//! Outgoing HTTP over wasi:http: one request, its redirects, and a body read
+//! in large chunks.
+//!
+//! wasi:http hands back redirects as they are, so they are followed here,
+//! and the `Authorization` header is dropped as soon as a hop leaves the
+//! origin it was meant for (a registry redirecting a blob to a CDN).
+
+use std::time::Duration;
+
+use wasi::http::outgoing_handler;
+use wasi::http::types::{
+    ErrorCode, Fields, IncomingBody, IncomingResponse, Method as WasiMethod, OutgoingBody,
+    OutgoingRequest, RequestOptions, Scheme,
+};
+use wasi::io::streams::{InputStream, StreamError};
+
+use crate::error::{Error, Result};
+use crate::url::Url;
+use crate::verify::ChunkSource;
+
+/// The most redirects followed in a row, as browsers and ORAS do.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// How much one read asks for. The host answers with what it has (at most
+/// one HTTP frame, a few hundred KiB), so this only bounds a single copy.
+const READ_CHUNK: u64 = 1 << 20;
+
+/// Time allowed to open a connection; the host's own deadline still applies.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Time allowed for the response head and for each gap between body bytes.
+/// Registries can take a while to start a large blob from cold storage.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The request methods the provider uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+}
+
+/// A request without a body.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    pub url: Url,
+    /// Plain headers, kept across redirects.
+    pub headers: Vec<(&'static str, String)>,
+    /// Sent to `url`'s origin only; dropped when a redirect leaves it.
+    pub authorization: Option<String>,
+}
+
+impl Request {
+    pub fn get(url: Url) -> Request {
+        Request {
+            method: Method::Get,
+            url,
+            headers: Vec::new(),
+            authorization: None,
+        }
+    }
+
+    pub fn head(url: Url) -> Request {
+        Request {
+            method: Method::Head,
+            ..Request::get(url)
+        }
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Request {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// A response head and its unread body.
+pub struct Response {
+    pub status: u16,
+    /// Header names in lowercase, values as sent.
+    headers: Vec<(String, Vec<u8>)>,
+    body: Body,
+}
+
+impl Response {
+    /// The first value of a header, if it is valid UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+            .map(str::trim)
+    }
+
+    /// Every value of a header, in order.
+    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .filter_map(|(_, v)| std::str::from_utf8(v).ok())
+            .map(str::trim)
+    }
+
+    /// The declared `Content-Length`, if it is a number.
+    pub fn content_length(&self) -> Option<u64> {
+        self.header("content-length")?.parse().ok()
+    }
+
+    pub fn into_body(self) -> Body {
+        self.body
+    }
+
+    /// Reads the whole body, failing once it passes `cap` bytes.
+    pub fn read_capped(self, cap: u64) -> Result<Vec<u8>, ReadCapped> {
+        if self.content_length().is_some_and(|n| n > cap) {
+            return Err(ReadCapped::TooLong);
+        }
+        let capacity = self.content_length().unwrap_or(0).min(cap);
+        let mut out = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+        let mut body = self.body;
+        while let Some(chunk) = body.next_chunk().map_err(ReadCapped::Failed)? {
+            if (out.len() + chunk.len()) as u64 > cap {
+                return Err(ReadCapped::TooLong);
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+}
+
+/// Why [`Response::read_capped`] stopped.
+#[derive(Debug)]
+pub enum ReadCapped {
+    TooLong,
+    Failed(Error),
+}
+
+/// A response body, read chunk by chunk as the host hands it over.
+pub struct Body {
+    // Field order is drop order: the stream is a child of the body, and the
+    // body of the response, so they are released in that order.
+    parts: Option<BodyParts>,
+    authority: String,
+    response: IncomingResponse,
+}
+
+struct BodyParts {
+    stream: InputStream,
+    _body: IncomingBody,
+}
+
+impl ChunkSource for Body {
+    fn next_chunk(&mut self) -> Result<Option<Vec<u8>>> {
+        if self.parts.is_none() {
+            let body = self
+                .response
+                .consume()
+                .map_err(|()| Error::Other("response body was already taken".into()))?;
+            let stream = body
+                .stream()
+                .map_err(|()| Error::Other("response body stream was already taken".into()))?;
+            self.parts = Some(BodyParts {
+                stream,
+                _body: body,
+            });
+        }
+        let parts = self.parts.as_ref().expect("body parts were just set");
+        loop {
+            match parts.stream.blocking_read(READ_CHUNK) {
+                Ok(chunk) if chunk.is_empty() => continue,
+                Ok(chunk) => return Ok(Some(chunk)),
+                Err(StreamError::Closed) => return Ok(None),
+                Err(StreamError::LastOperationFailed(e)) => {
+                    let error = match wasi::http::types::http_error_code(&e) {
+                        Some(code) => map_error_code(&code, &self.authority),
+                        None => Error::StoreNotReachable(format!(
+                            "reading the response from {} failed: {}",
+                            self.authority,
+                            e.to_debug_string()
+                        )),
+                    };
+                    return Err(error);
+                }
+            }
+        }
+    }
+}
+
+/// Sends a request and follows up to [`MAX_REDIRECTS`] redirects.
+pub fn send(mut request: Request) -> Result<Response> {
+    for _ in 0..=MAX_REDIRECTS {
+        let response = send_once(&request)?;
+        match redirect_target(&request, response.status, response.header("location"))? {
+            Some(next) => request = next,
+            None => return Ok(response),
+        }
+    }
+    Err(Error::Other(format!(
+        "{} redirected more than {MAX_REDIRECTS} times in a row",
+        request.url.origin()
+    )))
+}
+
+/// The request to send after a redirect, or `None` if `status` is not one.
+///
+/// 303 turns a GET-like request into GET (a HEAD stays HEAD, as RFC 9110,
+/// section 15.4.4 allows); the others repeat the method. The credentials
+/// stay only while the scheme, host and port stay the same.
+fn redirect_target(
+    request: &Request,
+    status: u16,
+    location: Option<&str>,
+) -> Result<Option<Request>> {
+    if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+        return Ok(None);
+    }
+    let origin = request.url.origin();
+    let location = location.ok_or_else(|| {
+        Error::Other(format!(
+            "{origin} answered {status} without a Location header"
+        ))
+    })?;
+    let url = request
+        .url
+        .join(location)
+        .map_err(|e| Error::Other(format!("{origin} redirected to an unusable location: {e}")))?;
+
+    let mut next = request.clone();
+    if !url.same_origin(&request.url) {
+        next.authorization = None;
+    }
+    next.url = url;
+    Ok(Some(next))
+}
+
+fn send_once(request: &Request) -> Result<Response> {
+    let authority = request.url.authority.clone();
+    let misuse =
+        |what: &str| Error::Other(format!("cannot build the request to {authority}: {what}"));
+
+    // The head.
+    let fields = Fields::new();
+    let headers = request.headers.iter().map(|(n, v)| (*n, v.as_str())).chain(
+        request
+            .authorization
+            .as_deref()
+            .map(|v| ("authorization", v)),
+    );
+    for (name, value) in headers {
+        fields
+            .append(name, value.as_bytes())
+            .map_err(|_| misuse(&format!("header {name} is not allowed")))?;
+    }
+    let outgoing = OutgoingRequest::new(fields);
+    let method = match request.method {
+        Method::Get => WasiMethod::Get,
+        Method::Head => WasiMethod::Head,
+    };
+    let scheme = if request.url.https {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
+    outgoing
+        .set_method(&method)
+        .map_err(|()| misuse("method"))?;
+    outgoing
+        .set_scheme(Some(&scheme))
+        .map_err(|()| misuse("scheme"))?;
+    outgoing
+        .set_authority(Some(&request.url.authority))
+        .map_err(|()| misuse("invalid authority"))?;
+    outgoing
+        .set_path_with_query(Some(&request.url.path_and_query))
+        .map_err(|()| misuse("invalid path"))?;
+
+    // Timeouts are advice: a host that does not support them keeps its own.
+    let options = RequestOptions::new();
+    let _ = options.set_connect_timeout(Some(nanos(CONNECT_TIMEOUT)));
+    let _ = options.set_first_byte_timeout(Some(nanos(RESPONSE_TIMEOUT)));
+    let _ = options.set_between_bytes_timeout(Some(nanos(RESPONSE_TIMEOUT)));
+
+    // An empty body, finished once the request is on its way.
+    let body = outgoing.body().map_err(|()| misuse("body already taken"))?;
+    let pending = outgoing_handler::handle(outgoing, Some(options))
+        .map_err(|code| map_error_code(&code, &authority))?;
+    OutgoingBody::finish(body, None).map_err(|code| map_error_code(&code, &authority))?;
+
+    let result = loop {
+        match pending.get() {
+            Some(result) => break result,
+            None => pending.subscribe().block(),
+        }
+    };
+    let response = result
+        .map_err(|()| Error::Other("response was already taken".into()))?
+        .map_err(|code| map_error_code(&code, &authority))?;
+
+    let status = response.status();
+    let headers = response
+        .headers()
+        .entries()
+        .into_iter()
+        .map(|(n, v)| (n.to_ascii_lowercase(), v))
+        .collect();
+    Ok(Response {
+        status,
+        headers,
+        body: Body {
+            parts: None,
+            authority,
+            response,
+        },
+    })
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Maps a wasi:http error to the provider's error cases.
+fn map_error_code(code: &ErrorCode, authority: &str) -> Error {
+    use ErrorCode as E;
+    match code {
+        E::HttpRequestDenied => Error::Denied(format!(
+            "the host did not allow a request to {authority}; grant it in the store's \
+             configuration if it is expected"
+        )),
+        E::DnsTimeout
+        | E::ConnectionTimeout
+        | E::ConnectionReadTimeout
+        | E::ConnectionWriteTimeout
+        | E::HttpResponseTimeout => {
+            Error::Timeout(format!("{authority} did not answer in time ({code:?})"))
+        }
+        E::DnsError(_) | E::DestinationNotFound => {
+            Error::StoreNotReachable(format!("cannot resolve {authority} ({code:?})"))
+        }
+        E::DestinationUnavailable
+        | E::DestinationIpProhibited
+        | E::DestinationIpUnroutable
+        | E::ConnectionRefused
+        | E::ConnectionTerminated
+        | E::ConnectionLimitReached
+        | E::HttpResponseIncomplete
+        | E::HttpProtocolError => {
+            Error::StoreNotReachable(format!("cannot reach {authority} ({code:?})"))
+        }
+        E::TlsProtocolError | E::TlsCertificateError | E::TlsAlertReceived(_) => {
+            Error::StoreNotReachable(format!(
+                "TLS with {authority} failed ({code:?}); check the certificate or use \
+                 plain HTTP for a loopback registry"
+            ))
+        }
+        other => Error::Other(format!("HTTP request to {authority} failed ({other:?})")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry_request() -> Request {
+        let mut r = Request::get(Url::new(true, "reg.io", "/v2/a/blobs/sha256:1"));
+        r.authorization = Some("Bearer secret".into());
+        r.header("accept", "*/*")
+    }
+
+    #[test]
+    fn non_redirects_pass() {
+        for status in [200, 204, 304, 400, 401, 404, 500] {
+            assert!(redirect_target(&registry_request(), status, Some("/x"))
+                .unwrap()
+                .is_none());
+        }
+    }
+
+    #[test]
+    fn redirect_to_other_host_drops_authorization() {
+        let next = redirect_target(&registry_request(), 307, Some("https://cdn.io/b?sig=1"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(next.url, Url::new(true, "cdn.io", "/b?sig=1"));
+        assert_eq!(next.authorization, None);
+        assert_eq!(next.headers, [("accept", "*/*".to_owned())]);
+    }
+
+    #[test]
+    fn redirect_to_other_scheme_or_port_drops_authorization() {
+        for location in ["http://reg.io/x", "https://reg.io:8443/x"] {
+            let next = redirect_target(&registry_request(), 302, Some(location))
+                .unwrap()
+                .unwrap();
+            assert_eq!(next.authorization, None, "{location}");
+        }
+    }
+
+    #[test]
+    fn redirect_on_same_origin_keeps_authorization() {
+        let next = redirect_target(&registry_request(), 301, Some("/v2/b/blobs/x"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(next.authorization.as_deref(), Some("Bearer secret"));
+        assert_eq!(next.method, Method::Get);
+
+        let mut head = registry_request();
+        head.method = Method::Head;
+        let next = redirect_target(&head, 303, Some("/x")).unwrap().unwrap();
+        assert_eq!(next.method, Method::Head);
+    }
+
+    #[test]
+    fn redirect_without_location_fails_without_leaking_the_path() {
+        let e = redirect_target(&registry_request(), 302, None).unwrap_err();
+        assert!(matches!(e, Error::Other(_)));
+        assert!(!e.message().contains("/v2/"), "{e}");
+    }
+
+    #[test]
+    fn error_codes_map_to_cases() {
+        let map = |c| map_error_code(&c, "reg.io");
+        assert!(matches!(
+            map(ErrorCode::HttpRequestDenied),
+            Error::Denied(_)
+        ));
+        assert!(matches!(
+            map(ErrorCode::ConnectionRefused),
+            Error::StoreNotReachable(_)
+        ));
+        assert!(matches!(
+            map(ErrorCode::TlsCertificateError),
+            Error::StoreNotReachable(_)
+        ));
+        assert!(matches!(
+            map(ErrorCode::ConnectionTimeout),
+            Error::Timeout(_)
+        ));
+        assert!(matches!(
+            map(ErrorCode::HttpResponseTimeout),
+            Error::Timeout(_)
+        ));
+        assert!(matches!(map(ErrorCode::LoopDetected), Error::Other(_)));
+    }
+}

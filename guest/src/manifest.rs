@@ -1,0 +1,372 @@
+//! OCI and Docker manifest documents, and the choice of one manifest from an
+//! index.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// The `Accept` header for manifests. Distribution 2.8 answers 404 to a
+/// request for an OCI manifest that does not list its media type.
+pub const ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.oci.image.index.v1+json, \
+     application/vnd.docker.distribution.manifest.v2+json, \
+     application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// The layer title ORAS writes: a file name, or a folder name for a folder.
+pub const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
+/// ORAS Go marks folder layers with `true` here.
+pub const ANNOTATION_UNPACK: &str = "io.deis.oras.content.unpack";
+/// ORAS Go records the digest of a folder's uncompressed tar here.
+pub const ANNOTATION_CONTENT_DIGEST: &str = "io.deis.oras.content.digest";
+/// Docker's buildx marks attestation entries of an index with this.
+const ANNOTATION_DOCKER_REFERENCE_TYPE: &str = "vnd.docker.reference.type";
+
+/// An OCI content descriptor.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    pub platform: Option<Platform>,
+    #[serde(default)]
+    pub artifact_type: Option<String>,
+}
+
+impl Descriptor {
+    pub fn annotation(&self, name: &str) -> Option<&str> {
+        self.annotations.get(name).map(String::as_str)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Platform {
+    #[serde(default)]
+    pub os: String,
+    #[serde(default)]
+    pub architecture: String,
+}
+
+/// An OCI image manifest or a Docker v2 manifest: the shape is the same.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageManifest {
+    pub config: Descriptor,
+    #[serde(default)]
+    pub layers: Vec<Descriptor>,
+    #[serde(default)]
+    pub artifact_type: Option<String>,
+}
+
+/// An OCI index or a Docker manifest list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Index {
+    pub manifests: Vec<Descriptor>,
+    #[serde(default)]
+    pub artifact_type: Option<String>,
+}
+
+/// A parsed manifest document.
+#[derive(Debug, Clone)]
+pub enum Manifest {
+    Image(ImageManifest),
+    Index(Index),
+}
+
+/// The fields every manifest document may carry, read first to decide what
+/// the document is.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Head {
+    #[serde(default)]
+    schema_version: Option<u64>,
+    #[serde(default)]
+    media_type: Option<String>,
+    #[serde(default)]
+    manifests: Option<serde_json::Value>,
+    #[serde(default)]
+    layers: Option<serde_json::Value>,
+}
+
+impl Manifest {
+    /// Parses manifest bytes. The media type is taken from the document's
+    /// `mediaType`, else from the response's `Content-Type`, else from its
+    /// shape (`manifests` makes an index, `layers` an image manifest).
+    ///
+    /// Returns the manifest and its media type.
+    pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<(Manifest, String)> {
+        let head: Head = serde_json::from_slice(bytes)
+            .map_err(|e| Error::InvalidManifest(format!("manifest is not valid JSON: {e}")))?;
+        if head.schema_version == Some(1) {
+            return Err(Error::InvalidManifest(
+                "Docker schema 1 manifests are not supported; push the artifact again \
+                 with a current client"
+                    .into(),
+            ));
+        }
+
+        let content_type = content_type
+            .map(|c| c.split(';').next().unwrap_or_default().trim())
+            .filter(|c| is_known(c));
+        let media_type = match (head.media_type, content_type) {
+            (Some(declared), _) => declared,
+            (None, Some(served)) => served.to_owned(),
+            (None, None) if head.manifests.is_some() => OCI_INDEX.to_owned(),
+            (None, None) if head.layers.is_some() => OCI_MANIFEST.to_owned(),
+            (None, None) => {
+                return Err(Error::InvalidManifest(
+                    "manifest has no media type and neither layers nor manifests".into(),
+                ))
+            }
+        };
+
+        let invalid = |e: serde_json::Error| {
+            Error::InvalidManifest(format!("{media_type} document is malformed: {e}"))
+        };
+        let manifest = match media_type.as_str() {
+            OCI_MANIFEST | DOCKER_MANIFEST => {
+                Manifest::Image(serde_json::from_slice(bytes).map_err(invalid)?)
+            }
+            OCI_INDEX | DOCKER_LIST => {
+                Manifest::Index(serde_json::from_slice(bytes).map_err(invalid)?)
+            }
+            other => {
+                return Err(Error::InvalidManifest(format!(
+                    "manifest media type {other:?} is not supported; expected an OCI image \
+                     manifest or index, or a Docker v2 manifest or manifest list"
+                )))
+            }
+        };
+        Ok((manifest, media_type))
+    }
+}
+
+fn is_known(media_type: &str) -> bool {
+    [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST].contains(&media_type)
+}
+
+impl ImageManifest {
+    /// `artifactType`, else the config's media type, as the WIT descriptor
+    /// documents it.
+    pub fn artifact_type(&self) -> Option<String> {
+        self.artifact_type
+            .clone()
+            .or_else(|| Some(self.config.media_type.clone()))
+    }
+}
+
+impl Index {
+    /// Picks the manifest an index stands for: the only entry if there is
+    /// one; else the first entry without a platform; else the first for
+    /// `linux/amd64`; else the first entry. Docker attestation entries are
+    /// never picked.
+    pub fn select(&self) -> Result<&Descriptor> {
+        let candidates: Vec<&Descriptor> = self
+            .manifests
+            .iter()
+            .filter(|d| {
+                d.annotation(ANNOTATION_DOCKER_REFERENCE_TYPE) != Some("attestation-manifest")
+            })
+            .collect();
+        let chosen = match candidates.as_slice() {
+            [] => None,
+            [only] => Some(*only),
+            all => all
+                .iter()
+                .find(|d| d.platform.is_none())
+                .or_else(|| {
+                    all.iter().find(|d| {
+                        d.platform
+                            .as_ref()
+                            .is_some_and(|p| p.os == "linux" && p.architecture == "amd64")
+                    })
+                })
+                .or(all.first())
+                .copied(),
+        };
+        chosen.ok_or_else(|| Error::InvalidManifest("index lists no manifest to fetch".into()))
+    }
+}
+
+/// The registry's JSON error envelope (OCI distribution spec, "Error Codes").
+#[derive(Debug, Deserialize)]
+pub struct ErrorEnvelope {
+    #[serde(default)]
+    pub errors: Vec<RegistryError>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RegistryError {
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub message: String,
+}
+
+impl ErrorEnvelope {
+    /// `CODE: message` for the first error, short and on one line, if the
+    /// body is an envelope at all.
+    pub fn summary(body: &[u8]) -> Option<String> {
+        let envelope: ErrorEnvelope = serde_json::from_slice(body).ok()?;
+        let first = envelope.errors.first()?;
+        let mut text = match (first.code.is_empty(), first.message.is_empty()) {
+            (false, false) => format!("{}: {}", first.code, first.message),
+            (false, true) => first.code.clone(),
+            (true, false) => first.message.clone(),
+            (true, true) => return None,
+        };
+        text.retain(|c| !c.is_control());
+        if text.chars().count() > 200 {
+            text = text.chars().take(200).collect::<String>() + "…";
+        }
+        Some(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn entry(platform: Option<(&str, &str)>, attestation: bool) -> String {
+        let platform = platform
+            .map(|(os, arch)| format!(r#","platform":{{"os":"{os}","architecture":"{arch}"}}"#))
+            .unwrap_or_default();
+        let annotations = if attestation {
+            r#","annotations":{"vnd.docker.reference.type":"attestation-manifest"}"#
+        } else {
+            ""
+        };
+        format!(
+            r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{D}","size":{}{platform}{annotations}}}"#,
+            1
+        )
+    }
+
+    fn index(entries: &[String]) -> Index {
+        let json = format!(
+            r#"{{"schemaVersion":2,"manifests":[{}]}}"#,
+            entries.join(",")
+        );
+        match Manifest::parse(json.as_bytes(), None).unwrap() {
+            (Manifest::Index(i), t) => {
+                assert_eq!(t, OCI_INDEX);
+                i
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn pick(entries: &[String]) -> Option<usize> {
+        let i = index(entries);
+        let chosen = i.select().ok()?;
+        i.manifests.iter().position(|d| std::ptr::eq(d, chosen))
+    }
+
+    #[test]
+    fn parses_an_oras_manifest() {
+        let json = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"application/vnd.x",
+            "config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{D}","size":2}},
+            "layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{D}","size":5,
+            "annotations":{{"org.opencontainers.image.title":"a.json"}}}}]}}"#
+        );
+        let (m, t) = Manifest::parse(json.as_bytes(), Some("application/json")).unwrap();
+        assert_eq!(t, OCI_MANIFEST);
+        let Manifest::Image(m) = m else { panic!() };
+        assert_eq!(m.artifact_type().as_deref(), Some("application/vnd.x"));
+        assert_eq!(m.layers[0].annotation(ANNOTATION_TITLE), Some("a.json"));
+        assert_eq!(m.layers[0].size, 5);
+    }
+
+    #[test]
+    fn media_type_from_content_type_or_shape() {
+        let json = format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"c","digest":"{D}","size":2}},"layers":[]}}"#
+        );
+        let (m, t) = Manifest::parse(
+            json.as_bytes(),
+            Some(&format!("{DOCKER_MANIFEST}; charset=utf-8")),
+        )
+        .unwrap();
+        assert_eq!(t, DOCKER_MANIFEST);
+        let Manifest::Image(m) = m else { panic!() };
+        assert_eq!(m.artifact_type().as_deref(), Some("c"));
+        let (_, t) = Manifest::parse(json.as_bytes(), Some("text/plain")).unwrap();
+        assert_eq!(t, OCI_MANIFEST);
+    }
+
+    #[test]
+    fn refuses_bad_documents() {
+        let bad = |json: &str| match Manifest::parse(json.as_bytes(), None) {
+            Err(Error::InvalidManifest(m)) => m,
+            other => panic!("{json}: {other:?}"),
+        };
+        assert!(bad("not json").contains("not valid JSON"));
+        assert!(bad(r#"{"schemaVersion":1,"fsLayers":[]}"#).contains("schema 1"));
+        assert!(bad(r#"{"schemaVersion":2}"#).contains("no media type"));
+        assert!(
+            bad(r#"{"mediaType":"application/vnd.oci.artifact.manifest.v1+json"}"#)
+                .contains("not supported")
+        );
+        assert!(
+            bad(&format!(r#"{{"mediaType":"{OCI_MANIFEST}","layers":[]}}"#)).contains("config")
+        );
+        assert!(bad(&format!(
+            r#"{{"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"c","digest":"{D}","size":-1}}}}"#
+        ))
+        .contains("malformed"));
+    }
+
+    #[test]
+    fn index_selection_rule() {
+        let linux = entry(Some(("linux", "amd64")), false);
+        let arm = entry(Some(("linux", "arm64")), false);
+        let none = entry(None, false);
+        let attest = entry(Some(("unknown", "unknown")), true);
+
+        assert_eq!(pick(std::slice::from_ref(&arm)), Some(0));
+        assert_eq!(pick(&[arm.clone(), none.clone(), linux.clone()]), Some(1));
+        assert_eq!(pick(&[arm.clone(), linux.clone()]), Some(1));
+        assert_eq!(
+            pick(&[arm.clone(), entry(Some(("windows", "amd64")), false)]),
+            Some(0)
+        );
+        assert_eq!(pick(&[attest.clone(), arm.clone()]), Some(1));
+        assert_eq!(
+            pick(&[attest.clone(), linux.clone(), attest.clone()]),
+            Some(1)
+        );
+        assert_eq!(pick(&[attest]), None);
+        assert_eq!(pick(&[]), None);
+    }
+
+    #[test]
+    fn error_envelope_summary() {
+        let body = br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"v9"}}]}"#;
+        assert_eq!(
+            ErrorEnvelope::summary(body).as_deref(),
+            Some("MANIFEST_UNKNOWN: manifest unknown")
+        );
+        assert_eq!(ErrorEnvelope::summary(br#"{"errors":[]}"#), None);
+        assert_eq!(ErrorEnvelope::summary(b"<html>"), None);
+        let long = format!(
+            r#"{{"errors":[{{"code":"X","message":"{}\n"}}]}}"#,
+            "m".repeat(500)
+        );
+        let s = ErrorEnvelope::summary(long.as_bytes()).unwrap();
+        assert!(s.chars().count() <= 201 && !s.contains('\n'));
+    }
+}

@@ -1,0 +1,19 @@
+//! artifact-store: fetches the artifacts of FHIR server operations
+//! (template collections, de-identification and export configurations) from
+//! OCI registries, through a provider component that runs in a wasmtime
+//! sandbox.
+//!
+//! [`ArtifactStore`] routes a reference to its registered store, calls the
+//! provider with the operation's size limit, and checks what comes back;
+//! [`output`] writes the files atomically.
+
+pub mod config;
+pub mod error;
+pub mod output;
+pub mod runtime;
+pub mod sandbox;
+pub mod store;
+
+pub use config::Config;
+pub use error::{Error, ErrorKind};
+pub use store::{Artifact, ArtifactFile, ArtifactStore, Descriptor, PullOptions};

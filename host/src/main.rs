@@ -1,0 +1,229 @@
+//! The `artifact-store` command: argument parsing, progress and printing
+//! over the library.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use artifact_store::{output, Artifact, ArtifactStore, Config, Error, PullOptions};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+/// Fetch FHIR operation artifacts (templates, de-identification configs)
+/// from OCI registries through a sandboxed provider component.
+#[derive(Parser)]
+#[command(name = "artifact-store", version)]
+struct Cli {
+    /// The stores and operations to use. Default: $ARTIFACT_STORE_CONFIG,
+    /// else ~/.config/artifact-store/config.toml if it exists.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Log protocol steps to stderr (-v decisions, -vv every request).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fetch an artifact, verify it, and write its files to a folder.
+    Pull {
+        /// `<registry>/<repository>[:<tag>][@sha256:<hex>]`
+        reference: String,
+        /// The folder to write; it must be missing or empty (see --force).
+        #[arg(long, short, value_name = "DIR")]
+        output: PathBuf,
+        /// The operation whose size limit applies (default, templates,
+        /// anonymization, cdm, or one from the config).
+        #[arg(long, value_name = "NAME", default_value = artifact_store::config::DEFAULT_OPERATION)]
+        operation: String,
+        /// Replace the contents of a non-empty output folder.
+        #[arg(long)]
+        force: bool,
+        /// Print a JSON description of the result on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the digest of the manifest a reference names.
+    Resolve {
+        /// `<registry>/<repository>[:<tag>][@sha256:<hex>]`
+        reference: String,
+        /// Print a JSON descriptor on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("Error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("{err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Error> {
+    let config = Config::load(cli.config.as_deref())?;
+    let store = ArtifactStore::new(config);
+    match cli.command {
+        Command::Pull {
+            reference,
+            output,
+            operation,
+            force,
+            json,
+        } => {
+            output::check_target(&output, force)?;
+            let options = PullOptions {
+                operation,
+                if_match: None,
+            };
+            let started = Instant::now();
+            let received = Arc::new(AtomicU64::new(0));
+            let progress = Progress::start(&reference, Arc::clone(&received), json);
+            let result = store.pull(&reference, &options, received).await;
+            progress.finish();
+            let artifact = result?;
+            output::write_atomically(&output, &artifact.files, force)?;
+            print_pulled(&artifact, &output, started.elapsed(), json);
+        }
+        Command::Resolve { reference, json } => {
+            let descriptor = store.resolve(&reference).await?;
+            if json {
+                let value = json!({
+                    "mediaType": descriptor.media_type,
+                    "digest": descriptor.digest,
+                    "size": descriptor.size,
+                    "artifactType": descriptor.artifact_type,
+                });
+                println!("{value}");
+            } else {
+                println!("{}", descriptor.digest);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_pulled(artifact: &Artifact, output: &Path, elapsed: Duration, json: bool) {
+    if json {
+        let files: Vec<_> = artifact
+            .files
+            .iter()
+            .map(|f| json!({ "path": f.path, "size": f.content.len() }))
+            .collect();
+        let value = json!({
+            "reference": artifact.reference,
+            "digest": artifact.manifest.digest,
+            "mediaType": artifact.manifest.media_type,
+            "artifactType": artifact.manifest.artifact_type,
+            "etag": artifact.etag,
+            "output": output,
+            "files": files,
+            "size": artifact.size(),
+            "durationMs": elapsed.as_millis() as u64,
+        });
+        println!("{value}");
+        return;
+    }
+    println!("Pulled {}", artifact.reference);
+    println!("Digest: {}", artifact.manifest.digest);
+    println!(
+        "Files:  {} ({}) in {}",
+        artifact.files.len(),
+        human_bytes(artifact.size()),
+        output.display()
+    );
+    for file in &artifact.files {
+        println!(
+            "  {}  {}",
+            file.path,
+            human_bytes(file.content.len() as u64)
+        );
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    indicatif::HumanBytes(n).to_string()
+}
+
+/// A byte counter on stderr while a pull runs, shown only to people: not
+/// when stderr is not a terminal, nor with --json.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    ticker: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Progress {
+    fn start(reference: &str, received: Arc<AtomicU64>, json: bool) -> Progress {
+        if json || !std::io::stderr().is_terminal() {
+            return Progress {
+                bar: None,
+                ticker: None,
+            };
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} {bytes} ({bytes_per_sec})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.set_message(format!("pulling {reference}"));
+        let ticking = bar.clone();
+        let ticker = tokio::spawn(async move {
+            loop {
+                ticking.set_position(received.load(Ordering::Relaxed));
+                ticking.tick();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        Progress {
+            bar: Some(bar),
+            ticker: Some(ticker),
+        }
+    }
+
+    fn finish(self) {
+        if let Some(ticker) = self.ticker {
+            ticker.abort();
+        }
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "artifact_store=warn",
+        1 => "artifact_store=info",
+        _ => "artifact_store=debug,wasmtime_wasi_http=info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ARTIFACT_STORE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

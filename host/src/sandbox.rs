@@ -1,0 +1,389 @@
+//! What a provider component may touch while it runs: the network
+//! authorities it was granted, a memory cap, and nothing else.
+//!
+//! The guest gets a WASI context with no environment, no arguments, no
+//! preopened directories, no sockets and no name lookups. Its only way out
+//! is wasi:http, and every outgoing request passes [`Policy`], which
+//! refuses any authority the store was not granted. A refusal reaches the
+//! guest as `error-code.http-request-denied`, an error value it reports,
+//! never a trap.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::uri::Scheme;
+use http_body_util::BodyExt;
+use wasmtime::component::ResourceTable;
+use wasmtime::ResourceLimiter;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{
+    RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+};
+
+/// How long to wait for a TCP (and TLS) connection, unless the guest asks
+/// for less. A store on the other side of the world connects in well under
+/// a second; ten leaves room for a slow handshake.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long to wait for the first byte of a response, and between body
+/// frames, unless the guest asks for less. Registries can take a while to
+/// assemble a large manifest list, but a minute of silence is a hung store.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A network authority: a lowercase host and a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authority {
+    host: String,
+    /// `None` means the scheme's default port.
+    port: Option<u16>,
+}
+
+impl Authority {
+    /// Parses `host` or `host:port` (an IPv6 host in brackets).
+    pub fn parse(text: &str) -> Option<Authority> {
+        let authority: http::uri::Authority = text.trim().parse().ok()?;
+        Some(Authority {
+            host: authority.host().to_ascii_lowercase(),
+            port: authority.port_u16(),
+        })
+    }
+
+    fn of_uri(uri: &http::Uri) -> Option<(Authority, bool)> {
+        let authority = uri.authority()?;
+        let https = uri.scheme() != Some(&Scheme::HTTP);
+        Some((
+            Authority {
+                host: authority.host().to_ascii_lowercase(),
+                port: authority.port_u16(),
+            },
+            https,
+        ))
+    }
+
+    fn port_or_default(&self, https: bool) -> u16 {
+        self.port.unwrap_or(if https { 443 } else { 80 })
+    }
+
+    /// Whether a request to `other` over `https` (or not) reaches this
+    /// authority.
+    fn admits(&self, other: &Authority, https: bool) -> bool {
+        self.host == other.host && self.port_or_default(https) == other.port_or_default(https)
+    }
+}
+
+impl std::fmt::Display for Authority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.port {
+            Some(port) => write!(f, "{}:{port}", self.host),
+            None => f.write_str(&self.host),
+        }
+    }
+}
+
+/// The network a store's component is granted.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    /// The store's own authority. Token realms that it names in a 401
+    /// challenge are granted as they are seen.
+    pub store: Authority,
+    /// Other authorities the configuration allows, such as redirect
+    /// targets.
+    pub extra: Vec<Authority>,
+    /// Whether plain HTTP may be used. Without it every request must be
+    /// HTTPS.
+    pub plain_http: bool,
+}
+
+/// The request policy for one call: a [`WasiHttpHooks`] that admits only
+/// granted authorities and counts the bytes that flow in.
+pub struct Policy {
+    grant: Arc<Grant>,
+    /// Token realms the store named in its challenges during this call.
+    realms: Arc<Mutex<Vec<Authority>>>,
+    /// Response body bytes received so far, for progress reports.
+    received: Arc<AtomicU64>,
+}
+
+impl Policy {
+    /// A policy for one call.
+    pub fn new(grant: Grant, received: Arc<AtomicU64>) -> Policy {
+        Policy {
+            grant: Arc::new(grant),
+            realms: Arc::new(Mutex::new(Vec::new())),
+            received,
+        }
+    }
+
+    fn admits(&self, authority: &Authority, https: bool) -> bool {
+        if !https && !self.grant.plain_http {
+            return false;
+        }
+        if self.grant.store.admits(authority, https)
+            || self.grant.extra.iter().any(|a| a.admits(authority, https))
+        {
+            return true;
+        }
+        let realms = self.realms.lock().unwrap_or_else(|e| e.into_inner());
+        realms.iter().any(|a| a.admits(authority, https))
+    }
+}
+
+impl WasiHttpHooks for Policy {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = wasmtime_wasi_http::Result<(
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+                )>,
+            > + Send,
+    > {
+        drop(fut);
+        let Some((authority, https)) = Authority::of_uri(request.uri()) else {
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestUriInvalid) });
+        };
+        if !self.admits(&authority, https) {
+            tracing::info!(
+                %authority,
+                https,
+                "denied a request to an authority the store was not granted"
+            );
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        tracing::debug!(method = %request.method(), %authority, path = request.uri().path(), "request");
+
+        let from_store = self.grant.store.admits(&authority, https);
+        let realms = Arc::clone(&self.realms);
+        let received = Arc::clone(&self.received);
+        let options = with_default_timeouts(options);
+        Box::new(async move {
+            let (response, io) =
+                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            if from_store && response.status() == http::StatusCode::UNAUTHORIZED {
+                learn_realms(response.headers(), &realms);
+            }
+            let response = response.map(|body| {
+                body.map_frame(move |frame| {
+                    if let Some(data) = frame.data_ref() {
+                        received.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    }
+                    frame
+                })
+                .boxed_unsync()
+            });
+            Ok((
+                response,
+                Box::new(io) as Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+            ))
+        })
+    }
+}
+
+/// Grants the token services that a store names in its `Bearer` challenges,
+/// so that the registry token protocol works without the user listing them.
+fn learn_realms(headers: &http::HeaderMap, realms: &Mutex<Vec<Authority>>) {
+    for value in headers.get_all(http::header::WWW_AUTHENTICATE) {
+        let Ok(value) = value.to_str() else { continue };
+        for challenge in artifact_store_core::parse_challenges(value) {
+            if !challenge.is("bearer") {
+                continue;
+            }
+            let Some(realm) = challenge.param("realm") else {
+                continue;
+            };
+            let Ok(uri) = realm.parse::<http::Uri>() else {
+                continue;
+            };
+            let Some((authority, _)) = Authority::of_uri(&uri) else {
+                continue;
+            };
+            let mut realms = realms.lock().unwrap_or_else(|e| e.into_inner());
+            if !realms.contains(&authority) {
+                tracing::info!(%authority, "granting the token service the store named");
+                realms.push(authority);
+            }
+        }
+    }
+}
+
+fn with_default_timeouts(options: Option<RequestOptions>) -> RequestOptions {
+    let mut options = options.unwrap_or_default();
+    let cap = |asked: Option<Duration>, default: Duration| {
+        Some(asked.map_or(default, |asked| asked.min(default)))
+    };
+    options.connect_timeout = cap(options.connect_timeout, CONNECT_TIMEOUT);
+    options.first_byte_timeout = cap(options.first_byte_timeout, IDLE_TIMEOUT);
+    options.between_bytes_timeout = cap(options.between_bytes_timeout, IDLE_TIMEOUT);
+    options
+}
+
+/// A memory cap that remembers whether it was hit, so that the trap that
+/// follows can be reported as what it is.
+pub struct MemoryCap {
+    limit: usize,
+    hit: bool,
+}
+
+/// Most table elements a component may have. Tables hold function
+/// references and resources; a provider needs a few thousand at most.
+const TABLE_ELEMENTS_CAP: usize = 100_000;
+
+impl MemoryCap {
+    /// A cap of `limit` bytes of linear memory.
+    pub fn new(limit: usize) -> MemoryCap {
+        MemoryCap { limit, hit: false }
+    }
+
+    /// Whether the component asked for more than the cap.
+    pub fn was_hit(&self) -> bool {
+        self.hit
+    }
+
+    /// The cap in bytes.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= TABLE_ELEMENTS_CAP)
+    }
+}
+
+/// Everything a component's store holds.
+pub struct State {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    policy: Policy,
+    pub(crate) memory: MemoryCap,
+}
+
+impl State {
+    /// A state with an empty WASI context: no environment, arguments,
+    /// directories, sockets or name lookups; stdio goes nowhere.
+    pub fn new(policy: Policy, memory: MemoryCap) -> State {
+        let wasi = WasiCtx::builder()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        State {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            policy,
+            memory,
+        }
+    }
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.policy,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(store: &str, extra: &[&str], plain_http: bool) -> Policy {
+        Policy::new(
+            Grant {
+                store: Authority::parse(store).unwrap(),
+                extra: extra.iter().map(|a| Authority::parse(a).unwrap()).collect(),
+                plain_http,
+            },
+            Arc::default(),
+        )
+    }
+
+    fn admits(policy: &Policy, url: &str) -> bool {
+        let (authority, https) = Authority::of_uri(&url.parse().unwrap()).unwrap();
+        policy.admits(&authority, https)
+    }
+
+    #[test]
+    fn only_granted_authorities_are_admitted() {
+        let p = policy("127.0.0.1:5000", &["127.0.0.1:6000"], true);
+        assert!(admits(&p, "http://127.0.0.1:5000/v2/"));
+        assert!(admits(&p, "http://127.0.0.1:6000/blob"));
+        assert!(!admits(&p, "http://127.0.0.1:5001/v2/"));
+        assert!(!admits(&p, "http://localhost:5000/v2/"));
+    }
+
+    #[test]
+    fn plain_http_needs_the_grant() {
+        let p = policy("registry.example", &[], false);
+        assert!(admits(&p, "https://registry.example/v2/"));
+        assert!(admits(&p, "https://REGISTRY.example:443/v2/"));
+        assert!(!admits(&p, "http://registry.example/v2/"));
+        assert!(!admits(&p, "https://registry.example:8443/v2/"));
+    }
+
+    #[test]
+    fn realms_named_in_a_challenge_are_granted() {
+        let p = policy("127.0.0.1:5000", &[], true);
+        assert!(!admits(&p, "http://127.0.0.1:7000/token"));
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::WWW_AUTHENTICATE,
+            r#"Bearer realm="http://127.0.0.1:7000/token",service="r",scope="repository:a:pull""#
+                .parse()
+                .unwrap(),
+        );
+        learn_realms(&headers, &p.realms);
+        assert!(admits(&p, "http://127.0.0.1:7000/token"));
+    }
+
+    #[test]
+    fn guest_timeouts_are_capped_by_the_host() {
+        let options = with_default_timeouts(Some(RequestOptions {
+            connect_timeout: Some(Duration::from_secs(3600)),
+            first_byte_timeout: Some(Duration::from_secs(1)),
+            between_bytes_timeout: None,
+        }));
+        assert_eq!(options.connect_timeout, Some(CONNECT_TIMEOUT));
+        assert_eq!(options.first_byte_timeout, Some(Duration::from_secs(1)));
+        assert_eq!(options.between_bytes_timeout, Some(IDLE_TIMEOUT));
+    }
+}

@@ -1,0 +1,236 @@
+//! Running the `artifact-store` binary the way a user does, and writing the
+//! config files it reads.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use super::process::{self, Output};
+
+/// The variable the configs name for the store password. Set on the child
+/// only, so tests running in parallel never see each other's.
+pub const PASSWORD_ENV: &str = "ARTIFACT_STORE_TEST_PASSWORD";
+
+/// A pull of a few files takes well under a second; the first run of a
+/// debug build also compiles the component, which takes longer.
+const CLI_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// One `[[store]]` entry.
+#[derive(Clone, Default)]
+pub struct Store {
+    pub registry: String,
+    pub username: Option<String>,
+    /// When set, `password-env` names [`PASSWORD_ENV`].
+    pub password_env: bool,
+    pub password_file: Option<PathBuf>,
+    pub allow_hosts: Vec<String>,
+}
+
+impl Store {
+    /// An anonymous plain-HTTP store at `registry`.
+    pub fn oci(registry: &str) -> Store {
+        Store {
+            registry: registry.to_owned(),
+            ..Store::default()
+        }
+    }
+
+    /// A plain-HTTP store with `username` and a password from the
+    /// environment.
+    pub fn with_user(registry: &str, username: &str) -> Store {
+        Store {
+            registry: registry.to_owned(),
+            username: Some(username.to_owned()),
+            password_env: true,
+            ..Store::default()
+        }
+    }
+}
+
+/// A config file in its own temporary folder.
+pub struct Config {
+    dir: tempfile::TempDir,
+}
+
+impl Config {
+    /// Writes `stores` and the `(operation, max-size)` pairs.
+    pub fn new(stores: &[Store], operations: &[(&str, &str)]) -> Config {
+        let mut text = String::new();
+        for store in stores {
+            text.push_str("[[store]]\nkind = \"oci\"\n");
+            writeln!(text, "registry = \"{}\"\nplain-http = true", store.registry).unwrap();
+            if let Some(username) = &store.username {
+                writeln!(text, "username = \"{username}\"").unwrap();
+            }
+            if store.password_env {
+                writeln!(text, "password-env = \"{PASSWORD_ENV}\"").unwrap();
+            }
+            if let Some(file) = &store.password_file {
+                writeln!(text, "password-file = \"{}\"", file.display()).unwrap();
+            }
+            if !store.allow_hosts.is_empty() {
+                let hosts: Vec<String> = store
+                    .allow_hosts
+                    .iter()
+                    .map(|h| format!("\"{h}\""))
+                    .collect();
+                writeln!(text, "allow-hosts = [{}]", hosts.join(", ")).unwrap();
+            }
+            text.push('\n');
+        }
+        for (name, max_size) in operations {
+            writeln!(text, "[operation.{name}]\nmax-size = \"{max_size}\"\n").unwrap();
+        }
+
+        let dir = tempfile::tempdir().expect("config dir");
+        fs::write(dir.path().join("artifact-store.toml"), text).expect("write config");
+        Config { dir }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("artifact-store.toml")
+    }
+
+    /// `artifact-store --config <this> <args>`, with `password` (if any) in
+    /// [`PASSWORD_ENV`].
+    pub fn run(&self, args: &[&str], password: Option<&str>) -> Run {
+        let mut command = artifact_store();
+        command.arg("--config").arg(self.path()).args(args);
+        if let Some(password) = password {
+            command.env(PASSWORD_ENV, password);
+        }
+        Run::from(process::run(command, CLI_TIMEOUT))
+    }
+
+    /// `pull <reference> --output <output> <extra>`.
+    pub fn pull(&self, reference: &str, output: &Path, extra: &[&str]) -> Run {
+        let output = output.to_str().expect("utf-8 temp path");
+        let mut args = vec!["pull", reference, "--output", output];
+        args.extend_from_slice(extra);
+        self.run(&args, None)
+    }
+}
+
+/// The binary under test, with a clean environment as far as it matters:
+/// no config from the caller's shell, no proxy, quiet logs.
+pub fn artifact_store() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_artifact-store"));
+    for var in [
+        "ARTIFACT_STORE_CONFIG",
+        PASSWORD_ENV,
+        "RUST_LOG",
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ] {
+        command.env_remove(var);
+    }
+    command
+}
+
+/// The result of one CLI run.
+#[derive(Debug)]
+pub struct Run {
+    pub output: Output,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Run {
+        Run { output }
+    }
+}
+
+impl Run {
+    pub fn stdout(&self) -> &str {
+        &self.output.stdout
+    }
+
+    pub fn stderr(&self) -> &str {
+        &self.output.stderr
+    }
+
+    /// Asserts that the run succeeded and returns its stdout.
+    pub fn success(&self) -> &str {
+        assert!(
+            self.output.status.success(),
+            "artifact-store failed:\n{}",
+            self.output.stderr
+        );
+        &self.output.stdout
+    }
+
+    /// Asserts that the run failed with `name` (the contract: a non-zero
+    /// exit, and stderr's last line starts with `<name>: `). Returns that
+    /// line.
+    pub fn failure(&self, name: &str) -> String {
+        assert!(
+            !self.output.status.success(),
+            "expected {name}, but artifact-store succeeded; stdout:\n{}",
+            self.output.stdout
+        );
+        let last = self
+            .output
+            .stderr
+            .lines()
+            .rev()
+            .find(|line| !line.trim().is_empty())
+            .unwrap_or_default();
+        assert!(
+            last.starts_with(&format!("{name}: ")),
+            "expected the last stderr line to start with `{name}: `; stderr:\n{}",
+            self.output.stderr
+        );
+        last.to_owned()
+    }
+}
+
+/// A folder to pull into: `out()` does not exist yet, and
+/// [`Workdir::assert_unchanged`] checks that a failed pull left no trace
+/// beside it either (no half-written output, no temporary folder).
+pub struct Workdir {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Workdir {
+    fn default() -> Workdir {
+        Workdir {
+            dir: tempfile::tempdir().expect("work dir"),
+        }
+    }
+}
+
+impl Workdir {
+    pub fn new() -> Workdir {
+        Workdir::default()
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The output folder, `<workdir>/out`.
+    pub fn out(&self) -> PathBuf {
+        self.dir.path().join("out")
+    }
+
+    /// Everything in the work dir now.
+    pub fn snapshot(&self) -> super::content::Snapshot {
+        super::content::snapshot(self.dir.path())
+    }
+
+    /// Asserts that the work dir holds exactly what `before` did.
+    pub fn assert_unchanged(&self, before: &super::content::Snapshot) {
+        let now = self.snapshot();
+        let paths: Vec<&String> = now.keys().collect();
+        assert!(
+            &now == before,
+            "the failed pull changed {}: it now holds {paths:?}",
+            self.dir.path().display()
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! Fixtures shared by the integration tests: real registries on loopback,
+//! an in-process token server and misbehaving registry, pushers, and the
+//! CLI runner. Every server and child process stops when its value drops.
+
+// Each test module uses a different part of the fixtures.
+#![allow(dead_code)]
+
+pub mod bad_registry;
+pub mod cli;
+pub mod content;
+pub mod http;
+pub mod process;
+pub mod push;
+pub mod registry;
+pub mod serve;
+pub mod token;

@@ -1,0 +1,177 @@
+//! A real CNCF distribution registry (`docker-registry`, 2.8) on loopback.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use super::http;
+use super::process::{free_port, POLL};
+use super::token::TokenServer;
+
+/// Where Debian's `docker-registry` package puts the binary.
+const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
+
+/// How long a registry may take to answer its first request. It is ready in
+/// about 30 ms; the margin is for a machine busy compiling.
+const READY_WITHIN: Duration = Duration::from_secs(10);
+
+/// How a registry wants clients to prove who they are.
+pub enum Auth<'a> {
+    Anonymous,
+    /// htpasswd Basic auth with one user.
+    Basic {
+        username: &'a str,
+        password: &'a str,
+    },
+    /// The registry token protocol, with tokens from `server`.
+    Token(&'a TokenServer),
+}
+
+/// A running registry with its storage in a temporary folder. Dropping it
+/// kills the process and removes the folder.
+pub struct Registry {
+    child: Child,
+    authority: String,
+    dir: TempDir,
+}
+
+impl Registry {
+    /// A registry that anyone may push to and pull from.
+    pub fn anonymous() -> Registry {
+        Registry::start(Auth::Anonymous)
+    }
+
+    pub fn start(auth: Auth<'_>) -> Registry {
+        let dir = tempfile::tempdir().expect("registry temp dir");
+        let auth_yaml = auth_section(&auth, dir.path());
+        let config = dir.path().join("config.yml");
+        let log_path = dir.path().join("registry.log");
+
+        // The port may be taken between choosing and binding it; a registry
+        // that exits at once is started again on another one.
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            let authority = format!("127.0.0.1:{}", free_port());
+            let yaml = format!(
+                "version: 0.1\n\
+                 log:\n  level: error\n  accesslog:\n    disabled: true\n\
+                 storage:\n  filesystem:\n    rootdirectory: {}\n\
+                 http:\n  addr: {authority}\n{auth_yaml}",
+                dir.path().join("storage").display(),
+            );
+            fs::write(&config, yaml).expect("write registry config");
+
+            let log = fs::File::create(&log_path).expect("registry log");
+            let mut child = Command::new(REGISTRY_BIN)
+                .arg("serve")
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("dup log"))
+                .stderr(log)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {REGISTRY_BIN}: {e} (run scripts/setup)"));
+
+            match wait_ready(&mut child, &authority, &log_path) {
+                Ok(()) => {
+                    return Registry {
+                        child,
+                        authority,
+                        dir,
+                    }
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    last_error = e;
+                }
+            }
+        }
+        panic!("registry did not start: {last_error}");
+    }
+
+    /// `127.0.0.1:<port>`, as references and the config name it.
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.authority)
+    }
+
+    /// Where the filesystem driver keeps a blob's bytes.
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").expect("sha256 digest");
+        self.dir
+            .path()
+            .join("storage/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `/v2/` until the registry answers anything at all (401 counts: an
+/// auth-protected registry is ready too), or gives up.
+fn wait_ready(child: &mut Child, authority: &str, log: &Path) -> Result<(), String> {
+    let deadline = Instant::now() + READY_WITHIN;
+    let url = format!("http://{authority}/v2/");
+    let agent = http::agent();
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            let log = fs::read_to_string(log).unwrap_or_default();
+            return Err(format!("exited with {status}: {log}"));
+        }
+        if agent.get(&url).call().is_ok() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("no answer within {READY_WITHIN:?}"));
+        }
+        thread::sleep(POLL);
+    }
+}
+
+/// The `auth:` section of the registry config, writing any file it names.
+fn auth_section(auth: &Auth<'_>, dir: &Path) -> String {
+    match auth {
+        Auth::Anonymous => String::new(),
+        Auth::Basic { username, password } => {
+            // bcrypt is the only scheme distribution's htpasswd accepts. Cost
+            // 4 (the minimum) keeps every request cheap; strength is beside
+            // the point on loopback.
+            let hash = bcrypt::hash_with_result(password, 4)
+                .expect("bcrypt")
+                .format_for_version(bcrypt::Version::TwoY);
+            let path = dir.join("htpasswd");
+            fs::write(&path, format!("{username}:{hash}\n")).expect("write htpasswd");
+            format!(
+                "auth:\n  htpasswd:\n    realm: artifact-store-tests\n    path: {}\n",
+                path.display()
+            )
+        }
+        Auth::Token(server) => {
+            let bundle = dir.join("token-ca.pem");
+            fs::write(&bundle, server.cert_pem()).expect("write root cert bundle");
+            format!(
+                "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    \
+                 rootcertbundle: {}\n",
+                server.realm(),
+                TokenServer::SERVICE,
+                TokenServer::ISSUER,
+                bundle.display()
+            )
+        }
+    }
+}
