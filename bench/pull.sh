@@ -68,11 +68,12 @@ TOML
 timeout 300 "$cli" --config "$work/artifact-store.toml" \
     resolve "$REGISTRY/bench/blob:v1" >/dev/null
 
-# measure NAME OUTDIR COMMAND...: runs COMMAND $runs times with OUTDIR
-# emptied before each, and prints "NAME SECONDS KIB" for the fastest run.
+# measure NAME OUTDIR FILES COMMAND...: runs COMMAND $runs times with
+# OUTDIR emptied before each, checks that OUTDIR then holds FILES files ("-"
+# skips the check), and prints "NAME SECONDS KIB" for the fastest run.
 measure() {
-    local name=$1 out=$2 best_time="" best_rss="" i t rss
-    shift 2
+    local name=$1 out=$2 files=$3 best_time="" best_rss="" i t rss n
+    shift 3
     for i in $(seq 1 "$runs"); do
         rm -rf "$out"
         if ! timeout 600 /usr/bin/time -f '%e %M' -o "$work/time" "$@" \
@@ -80,6 +81,13 @@ measure() {
             echo "$name failed:" >&2
             cat "$work/cmd.log" >&2
             return 1
+        fi
+        if [ "$files" != - ]; then
+            n=$(find "$out" -type f | wc -l)
+            if [ "$n" -ne "$files" ]; then
+                echo "$name wrote $n files, not $files" >&2
+                return 1
+            fi
         fi
         read -r t rss <"$work/time"
         if [ -z "$best_time" ] || awk -v a="$t" -v b="$best_time" 'BEGIN { exit !(a < b) }'; then
@@ -91,6 +99,7 @@ measure() {
     echo "$name $best_time $best_rss"
 }
 
+declare -A files=([blob]=1 [templates]=2000)
 results="$work/results"
 : >"$results"
 for artifact in blob templates; do
@@ -98,13 +107,13 @@ for artifact in blob templates; do
     out="$work/out-$artifact"
     {
         echo -n "$artifact "
-        measure artifact-store "$out" "$cli" --config "$work/artifact-store.toml" \
+        measure artifact-store "$out" "${files[$artifact]}" "$cli" --config "$work/artifact-store.toml" \
             pull "$REGISTRY/$ref" --output "$out"
         echo -n "$artifact "
-        measure skopeo "$out" skopeo --insecure-policy copy --quiet \
+        measure skopeo "$out" - skopeo --insecure-policy copy --quiet \
             --src-tls-verify=false "docker://$REGISTRY/$ref" "dir:$out"
         echo -n "$artifact "
-        measure oras-python "$out" "$python" "$oras" pull --registry "$REGISTRY" \
+        measure oras-python "$out" "${files[$artifact]}" "$python" "$oras" pull --registry "$REGISTRY" \
             --ref "$ref" --plain-http --output "$out"
     } >>"$results"
 done

@@ -19,6 +19,12 @@ pub fn normalize_entry_path(p: &str) -> Result<String, PathError> {
     if p.contains('\\') {
         return fail(PathErrorKind::Backslash);
     }
+    // Control characters, and the bidi overrides that make a name read as
+    // another, would reach terminals and listings: a name carrying an
+    // escape sequence can repaint the digest line a user copies to pin.
+    if p.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+        return fail(PathErrorKind::Control);
+    }
     if p.starts_with('/') || has_drive_prefix(p) {
         return fail(PathErrorKind::Absolute);
     }
@@ -42,6 +48,11 @@ pub fn normalize_entry_path(p: &str) -> Result<String, PathError> {
     Ok(normalized)
 }
 
+/// Unicode's explicit directional formatting characters.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+}
+
 /// `C:` or `c:...`: a Windows drive, absolute or drive-relative.
 fn has_drive_prefix(p: &str) -> bool {
     let b = p.as_bytes();
@@ -61,6 +72,8 @@ pub enum PathErrorKind {
     Nul,
     /// A backslash, which Windows reads as a separator.
     Backslash,
+    /// Holds a control character or a bidirectional override.
+    Control,
 }
 
 /// A refused path: names the path and the reason.
@@ -97,6 +110,7 @@ impl fmt::Display for PathError {
             PathErrorKind::ParentDir => "contains a \"..\" component",
             PathErrorKind::Nul => "contains a NUL byte",
             PathErrorKind::Backslash => "contains a backslash",
+            PathErrorKind::Control => "contains a control or text-direction character",
         };
         // Debug formatting escapes control characters, so a hostile name
         // cannot break the line.
@@ -156,6 +170,9 @@ mod tests {
         assert_eq!(kind("C:\\x"), PathErrorKind::Backslash);
         assert_eq!(kind("\\x"), PathErrorKind::Backslash);
         assert_eq!(kind("a\\..\\b"), PathErrorKind::Backslash);
+        assert_eq!(kind("a\nb"), PathErrorKind::Control);
+        assert_eq!(kind("\u{1b}[2Adigest"), PathErrorKind::Control);
+        assert_eq!(kind("evil\u{202E}txt.json"), PathErrorKind::Control);
     }
 
     #[test]

@@ -42,6 +42,16 @@ const MAX_CACHED: usize = 64;
 /// The largest token response read. JWTs with many claims stay far below.
 const MAX_TOKEN_RESPONSE: u64 = 1 << 20;
 
+/// The longest token accepted. It travels in a header, and hosts cap a
+/// request's header section (wasmtime-wasi-http at 128 KiB); a longer token
+/// would make building the request fail rather than the token service.
+const MAX_TOKEN_LEN: usize = 64 << 10;
+
+/// The longest lifetime believed. A token service may claim any
+/// `expires_in`; a day is longer than any call, and keeps the arithmetic on
+/// instants far from overflow.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// How the provider proves who it is to a registry.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
@@ -293,10 +303,17 @@ fn parse_token_response(body: &[u8]) -> Result<(String, Duration), String> {
         .filter(|t| !t.is_empty())
         .or(response.access_token.filter(|t| !t.is_empty()))
         .ok_or("answered without a token")?;
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(format!(
+            "answered with a token of {} bytes, over the {MAX_TOKEN_LEN} bytes accepted",
+            token.len()
+        ));
+    }
     let lifetime = response
         .expires_in
         .filter(|&s| s > 0)
-        .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs);
+        .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs)
+        .min(MAX_TOKEN_LIFETIME);
     Ok((token, lifetime))
 }
 
@@ -354,7 +371,7 @@ impl Cache {
             key,
             CachedToken {
                 token,
-                reusable_until: obtained + usable,
+                reusable_until: obtained.checked_add(usable).unwrap_or(now),
             },
         );
     }
@@ -407,6 +424,28 @@ mod tests {
             parse_token_response(br#"{"token":"","access_token":"xyz","expires_in":0}"#).unwrap();
         assert_eq!(t, "xyz");
         assert!(parse_token_response(br#"{"expires_in":5}"#).is_err());
+    }
+
+    #[test]
+    fn absurd_token_lifetimes_are_capped() {
+        let (_, lifetime) =
+            parse_token_response(br#"{"token":"t","expires_in":18446744073709551615}"#).unwrap();
+        assert_eq!(lifetime, MAX_TOKEN_LIFETIME);
+        let mut cache = Cache::default();
+        let key = TokenKey {
+            realm: "r".into(),
+            service: "s".into(),
+            scope: "x".into(),
+            identity: "i".into(),
+        };
+        cache.put(key, "t".into(), Duration::MAX, Instant::now());
+    }
+
+    #[test]
+    fn tokens_too_long_for_a_header_are_refused() {
+        let body = format!(r#"{{"token":"{}"}}"#, "a".repeat(MAX_TOKEN_LEN + 1));
+        let err = parse_token_response(body.as_bytes()).unwrap_err();
+        assert!(err.contains("bytes accepted"), "{err}");
         assert!(parse_token_response(b"<html>").is_err());
     }
 

@@ -47,6 +47,10 @@ const BUILTIN_OPERATIONS: &[(&str, u64)] = &[
 /// store does not hang a server's operation for ever.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// The longest timeout a store may set: longer is a hung call, not a slow
+/// one.
+const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
 const GIB: u64 = 1024 * MIB;
@@ -357,6 +361,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if duration.is_zero() {
         return Err(format!("{text:?} is zero; give a positive duration"));
     }
+    if duration > MAX_TIMEOUT {
+        return Err(format!("{text:?} is longer than the most allowed, 24h"));
+    }
     Ok(duration)
 }
 
@@ -406,7 +413,10 @@ struct RawOperation {
 
 /// A size written as a string with a unit or as a number of bytes.
 #[derive(Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "a size such as \"1MiB\" or a whole number of bytes"
+)]
 enum RawSize {
     Bytes(u64),
     Text(String),
@@ -498,7 +508,11 @@ fn check_authority(text: &str) -> Result<String, String> {
         return Err(bad());
     }
     let uri: http::uri::Authority = lower.parse().map_err(|_| bad())?;
-    if uri.host().is_empty() {
+    let port = lower
+        .strip_prefix(uri.host())
+        .and_then(|rest| rest.strip_prefix(':'));
+    let bad_port = port.is_some_and(|port| !port.parse::<u16>().is_ok_and(|port| port > 0));
+    if uri.host().is_empty() || bad_port {
         return Err(bad());
     }
     Ok(lower)
@@ -545,6 +559,14 @@ max-size = "1MiB"
     }
 
     #[test]
+    fn absurd_timeouts_are_refused() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert!(parse_duration("9223372036854775807s").is_err());
+        assert!(parse_duration("0s").is_err());
+    }
+
+    #[test]
     fn misspelt_keys_are_reported() {
         let err =
             Config::parse("[[store]]\nkind = \"oci\"\nregistry = \"r.io\"\npasword-env = \"X\"\n")
@@ -565,6 +587,20 @@ max-size = "1MiB"
         let err =
             Config::parse("[[store]]\nkind = \"oci\"\nregistry = \"https://r.io\"\n").unwrap_err();
         assert!(err.to_string().contains("no scheme"), "{err}");
+    }
+
+    #[test]
+    fn impossible_ports_are_refused() {
+        for registry in ["127.0.0.1:99999", "127.0.0.1:", "127.0.0.1:0"] {
+            let text = format!("[[store]]\nkind = \"oci\"\nregistry = \"{registry}\"\n");
+            assert!(Config::parse(&text).is_err(), "{registry}");
+        }
+    }
+
+    #[test]
+    fn a_size_of_the_wrong_type_says_what_is_expected() {
+        let err = Config::parse("[operation.x]\nmax-size = -1\n").unwrap_err();
+        assert!(err.to_string().contains("1MiB"), "{err}");
     }
 
     #[test]

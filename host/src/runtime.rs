@@ -142,10 +142,15 @@ impl Runtime {
         let state = State::new(Policy::new(grant, received), MemoryCap::new(limits.memory));
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
+        // What the guest hands back (the files) is copied into the host in
+        // one call; it cannot exceed the guest's memory, so neither may the
+        // copy. wasmtime's default of 128 MiB would refuse larger artifacts.
+        store.set_hostcall_fuel(limits.memory);
 
         // The epoch deadline stops guest code that computes for too long;
         // the timeout below stops a call that waits for too long.
-        let deadline = Instant::now() + limits.timeout;
+        let started = Instant::now();
+        let deadline = started.checked_add(limits.timeout).unwrap_or(started);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {

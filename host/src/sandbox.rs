@@ -101,7 +101,7 @@ pub struct Grant {
 pub struct Policy {
     grant: Arc<Grant>,
     /// Token realms the store named in its challenges during this call.
-    realms: Arc<Mutex<Vec<Authority>>>,
+    realms: Arc<Mutex<Vec<Realm>>>,
     /// Response body bytes received so far, for progress reports.
     received: Arc<AtomicU64>,
 }
@@ -116,17 +116,38 @@ impl Policy {
         }
     }
 
-    fn admits(&self, authority: &Authority, https: bool) -> bool {
+    fn admits(&self, uri: &http::Uri) -> bool {
+        let Some((authority, https)) = Authority::of_uri(uri) else {
+            return false;
+        };
         if !https && !self.grant.plain_http {
             return false;
         }
-        if self.grant.store.admits(authority, https)
-            || self.grant.extra.iter().any(|a| a.admits(authority, https))
+        if self.grant.store.admits(&authority, https)
+            || self.grant.extra.iter().any(|a| a.admits(&authority, https))
         {
             return true;
         }
         let realms = self.realms.lock().unwrap_or_else(|e| e.into_inner());
-        realms.iter().any(|a| a.admits(authority, https))
+        realms
+            .iter()
+            .any(|realm| realm.admits(&authority, https, uri.path()))
+    }
+}
+
+/// A token service a store named: only its exact endpoint is granted, so
+/// that naming a realm cannot open a host for anything else (a redirect
+/// of a blob, say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Realm {
+    authority: Authority,
+    https: bool,
+    path: String,
+}
+
+impl Realm {
+    fn admits(&self, authority: &Authority, https: bool, path: &str) -> bool {
+        self.https == https && self.authority.admits(authority, https) && self.path == path
     }
 }
 
@@ -148,7 +169,7 @@ impl WasiHttpHooks for Policy {
         let Some((authority, https)) = Authority::of_uri(request.uri()) else {
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestUriInvalid) });
         };
-        if !self.admits(&authority, https) {
+        if !self.admits(request.uri()) {
             tracing::info!(
                 %authority,
                 https,
@@ -187,28 +208,53 @@ impl WasiHttpHooks for Policy {
 
 /// Grants the token services that a store names in its `Bearer` challenges,
 /// so that the registry token protocol works without the user listing them.
-fn learn_realms(headers: &http::HeaderMap, realms: &Mutex<Vec<Authority>>) {
+/// Link-local and unspecified addresses (cloud metadata services live
+/// there) are never granted this way; `allow-hosts` can still name them.
+fn learn_realms(headers: &http::HeaderMap, realms: &Mutex<Vec<Realm>>) {
     for value in headers.get_all(http::header::WWW_AUTHENTICATE) {
         let Ok(value) = value.to_str() else { continue };
         for challenge in artifact_store_core::parse_challenges(value) {
             if !challenge.is("bearer") {
                 continue;
             }
-            let Some(realm) = challenge.param("realm") else {
+            let Some(text) = challenge.param("realm") else {
                 continue;
             };
-            let Ok(uri) = realm.parse::<http::Uri>() else {
+            let Ok(uri) = text.parse::<http::Uri>() else {
                 continue;
             };
-            let Some((authority, _)) = Authority::of_uri(&uri) else {
+            let Some((authority, https)) = Authority::of_uri(&uri) else {
                 continue;
+            };
+            if is_never_granted(&authority.host) {
+                tracing::warn!(%authority, "not granting a token service at a link-local address");
+                continue;
+            }
+            let realm = Realm {
+                authority,
+                https,
+                path: uri.path().to_owned(),
             };
             let mut realms = realms.lock().unwrap_or_else(|e| e.into_inner());
-            if !realms.contains(&authority) {
-                tracing::info!(%authority, "granting the token service the store named");
-                realms.push(authority);
+            if !realms.contains(&realm) {
+                tracing::info!(authority = %realm.authority, path = %realm.path, "granting the token service the store named");
+                realms.push(realm);
             }
         }
+    }
+}
+
+/// Addresses a store may not point its token service at.
+fn is_never_granted(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => {
+            ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast()
+        }
+        Ok(std::net::IpAddr::V6(ip)) => {
+            ip.is_unspecified() || (ip.segments()[0] & 0xffc0) == 0xfe80
+        }
+        Err(_) => false,
     }
 }
 
@@ -338,8 +384,7 @@ mod tests {
     }
 
     fn admits(policy: &Policy, url: &str) -> bool {
-        let (authority, https) = Authority::of_uri(&url.parse().unwrap()).unwrap();
-        policy.admits(&authority, https)
+        policy.admits(&url.parse().unwrap())
     }
 
     #[test]
@@ -373,6 +418,28 @@ mod tests {
         );
         learn_realms(&headers, &p.realms);
         assert!(admits(&p, "http://127.0.0.1:7000/token"));
+        assert!(admits(&p, "http://127.0.0.1:7000/token?service=r&scope=x"));
+        // The realm's host is granted for the token endpoint only, so a
+        // store cannot name a realm and then redirect blobs there.
+        assert!(!admits(&p, "http://127.0.0.1:7000/v2/x/blobs/sha256:00"));
+        assert!(!admits(&p, "https://127.0.0.1:7000/token"));
+    }
+
+    #[test]
+    fn link_local_realms_are_not_granted() {
+        let p = policy("127.0.0.1:5000", &[], true);
+        let mut headers = http::HeaderMap::new();
+        headers.append(
+            http::header::WWW_AUTHENTICATE,
+            r#"Bearer realm="http://169.254.169.254/latest""#.parse().unwrap(),
+        );
+        headers.append(
+            http::header::WWW_AUTHENTICATE,
+            r#"Bearer realm="http://[fe80::1]/token""#.parse().unwrap(),
+        );
+        learn_realms(&headers, &p.realms);
+        assert!(!admits(&p, "http://169.254.169.254/latest"));
+        assert!(!admits(&p, "http://[fe80::1]/token"));
     }
 
     #[test]

@@ -199,3 +199,26 @@ fn layer_over_the_limit_only_after_decompression_is_too_large() {
         "TooLargeArtifacts",
     );
 }
+
+#[test]
+fn files_each_under_the_limit_but_over_it_together_are_too_large() {
+    let registry = Registry::anonymous();
+    // 20 files of 64 KiB: 1.25 MiB unpacked, from a layer of a few KiB.
+    let names: Vec<String> = (0..20).map(|i| format!("bundle/part{i:02}.bin")).collect();
+    let entries: Vec<Entry> = names.iter().map(|n| Entry::Zeros(n, 64 << 10)).collect();
+    let layer = Layer::folder("bundle", content::tar_gz(&entries));
+    let pusher = RawPusher::new(registry.authority());
+    pusher.artifact("deid/parts", "v1", &[layer]);
+    let config = Config::new(
+        &[Store::oci(registry.authority())],
+        &[("anonymization", "1MiB")],
+    );
+
+    let reference = format!("{}/deid/parts:v1", registry.authority());
+    assert_pull_fails(
+        &config,
+        &reference,
+        &["--operation", "anonymization"],
+        "TooLargeArtifacts",
+    );
+}

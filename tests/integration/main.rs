@@ -8,5 +8,6 @@ mod auth;
 mod failures;
 mod fixtures;
 mod hostile;
+mod layers;
 mod pull;
 mod redirect;

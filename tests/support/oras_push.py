@@ -18,11 +18,32 @@ import os
 import sys
 
 import oras.client
+import requests
+
+
+def auth_backend(args):
+    """The ORAS auth backend that matches the registry's challenge.
+
+    The client's default backend treats any challenge as a token realm, so
+    against an htpasswd registry it would ask the Basic realm's name (not a
+    URL) for a token, and retry for minutes.
+    """
+    if not args.username:
+        return "token"
+    scheme = "http" if args.plain_http else "https"
+    response = requests.get(
+        f"{scheme}://{args.registry}/v2/", timeout=10, verify=False
+    )
+    challenge = response.headers.get("WWW-Authenticate", "")
+    return "basic" if challenge.lower().startswith("basic") else "token"
 
 
 def client_for(args):
     client = oras.client.OrasClient(
-        hostname=args.registry, insecure=args.plain_http, tls_verify=False
+        hostname=args.registry,
+        insecure=args.plain_http,
+        tls_verify=False,
+        auth_backend=auth_backend(args),
     )
     if args.username:
         password = os.environ.get(args.password_env or "", "")

@@ -100,8 +100,7 @@ async fn handle(State(content): State<Arc<Content>>, method: Method, uri: Uri) -
     };
     let head = method == Method::HEAD;
 
-    if let Some((name, reference)) = rest.rsplit_once("/manifests/") {
-        let _ = name;
+    if let Some((_name, reference)) = rest.rsplit_once("/manifests/") {
         return match content.manifests.get(reference) {
             Some(bytes) => respond(bytes, OCI_MANIFEST, head),
             None => not_found("MANIFEST_UNKNOWN"),

@@ -185,6 +185,8 @@ impl Run {
             "expected the last stderr line to start with `{name}: `; stderr:\n{}",
             self.output.stderr
         );
+        // Shown with `--nocapture`, to read what users would see.
+        eprintln!("artifact-store said: {last}");
         last.to_owned()
     }
 }

@@ -125,8 +125,12 @@ pub enum Entry<'a> {
 
 /// A gzip-compressed tar archive of `entries`, in order.
 pub fn tar_gz(entries: &[Entry]) -> Vec<u8> {
-    let gzip = GzEncoder::new(Vec::new(), Compression::best());
-    let mut builder = tar::Builder::new(gzip);
+    gzip(&tar(entries))
+}
+
+/// An uncompressed tar archive of `entries`, in order.
+pub fn tar(entries: &[Entry]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
     for entry in entries {
         let mut header = tar::Header::new_gnu();
         header.set_mode(0o644);
@@ -164,8 +168,7 @@ pub fn tar_gz(entries: &[Entry]) -> Vec<u8> {
         header.set_cksum();
         builder.append(&header, data).expect("append tar entry");
     }
-    let gzip = builder.into_inner().expect("finish tar");
-    gzip.finish().expect("finish gzip")
+    builder.into_inner().expect("finish tar")
 }
 
 fn raw_field(field: &mut [u8], value: &str) {
@@ -176,7 +179,7 @@ fn raw_field(field: &mut [u8], value: &str) {
 
 /// `bytes` gzip-compressed, as a raw stream (not a tar).
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut gzip = GzEncoder::new(Vec::new(), Compression::default());
+    let mut gzip = GzEncoder::new(Vec::new(), Compression::best());
     gzip.write_all(bytes).expect("gzip");
     gzip.finish().expect("finish gzip")
 }
