@@ -222,3 +222,14 @@ fn files_each_under_the_limit_but_over_it_together_are_too_large() {
         "TooLargeArtifacts",
     );
 }
+
+#[test]
+fn registered_store_that_is_not_running_fails_to_connect() {
+    // Bound and closed again: nothing listens there now.
+    let port = crate::common::process::free_port();
+    let authority = format!("127.0.0.1:{port}");
+    let config = Config::new(&[Store::oci(&authority)], &[]);
+
+    let reference = format!("{authority}/deid/config:v1");
+    assert_pull_fails(&config, &reference, &[], "FailedToConnectToArtifactStore");
+}

@@ -9,5 +9,6 @@ mod failures;
 mod fixtures;
 mod hostile;
 mod layers;
+mod lies;
 mod pull;
 mod redirect;
