@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::common::cli::{artifact_store, Config, Store, Workdir};
 use crate::common::content::{self, files_only, snapshot};
-use crate::common::push::oras_push;
+use crate::common::push::{oras_push, Layer, RawPusher, TITLE};
 use crate::common::registry::Registry;
 use crate::common::{http, process};
 
@@ -224,4 +224,85 @@ fn the_default_operation_takes_its_limit_from_the_config() {
         files_only(snapshot(&work.out())),
         BTreeMap::from([("big.json".to_owned(), vec![b' '; 4096])])
     );
+}
+
+/// Regression: wasmtime lets one call copy at most 128 MiB from a guest to
+/// the host unless the host raises that budget, and the host did not, so
+/// every artifact over 128 MiB failed with `ProviderFailed` although the
+/// `templates` limit is 256 MiB.
+#[test]
+fn pulls_an_artifact_larger_than_128_mib() {
+    let registry = Registry::anonymous();
+    let size = (128 << 20) + (2 << 20);
+    let mut big = Vec::with_capacity(size);
+    let mut state: u32 = 0x9e37_79b9;
+    while big.len() < size {
+        // xorshift: cheap bytes that are neither gzip nor tar.
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        big.extend_from_slice(&state.to_le_bytes());
+    }
+    big.truncate(size);
+    let layer = Layer {
+        media_type: "application/octet-stream".to_owned(),
+        bytes: big,
+        annotations: vec![(TITLE.to_owned(), "big.bin".to_owned())],
+    };
+    RawPusher::new(registry.authority()).artifact("big", "v1", std::slice::from_ref(&layer));
+
+    let config = Config::new(&[Store::oci(registry.authority())], &[]);
+    let work = Workdir::new();
+    let reference = format!("{}/big:v1", registry.authority());
+    config
+        .pull(&reference, &work.out(), &["--operation", "templates"])
+        .success();
+    let pulled = fs::read(work.out().join("big.bin")).unwrap();
+    assert_eq!(pulled.len(), size);
+    assert!(
+        pulled == layer.bytes,
+        "pulled bytes differ from the pushed ones"
+    );
+}
+
+/// The compiled component is cached on disk: the first run writes one
+/// entry, and a second run uses it rather than compiling and writing again.
+#[test]
+fn a_second_run_reuses_the_compiled_component() {
+    let registry = Registry::anonymous();
+    push_deid_config(&registry);
+    let config = Config::new(&[Store::oci(registry.authority())], &[]);
+    let cache = tempfile::tempdir().unwrap();
+    let reference = format!("{}/deid/config:v1", registry.authority());
+
+    let resolve = || {
+        let mut command = artifact_store();
+        command
+            .env("ARTIFACT_STORE_CACHE_DIR", cache.path())
+            .arg("--config")
+            .arg(config.path())
+            .args(["resolve", &reference]);
+        process::run(command, std::time::Duration::from_secs(120))
+    };
+    let entries = || -> Vec<(std::path::PathBuf, std::time::SystemTime)> {
+        fs::read_dir(cache.path())
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.path(), e.metadata().unwrap().modified().unwrap())
+            })
+            .collect()
+    };
+
+    assert!(resolve().status.success());
+    let first = entries();
+    assert_eq!(
+        first.len(),
+        1,
+        "one cache entry after the first run: {first:?}"
+    );
+    assert!(first[0].0.extension().is_some_and(|e| e == "cwasm"));
+
+    assert!(resolve().status.success());
+    assert_eq!(entries(), first, "the second run rewrote the cache");
 }
