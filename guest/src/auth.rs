@@ -4,8 +4,9 @@
 //!
 //! A registry that wants a token answers 401 with
 //! `WWW-Authenticate: Bearer realm=...,service=...`; the provider then asks
-//! the realm for a token scoped to `repository:<name>:pull`, sending Basic
-//! credentials there if it has some, and repeats the request with the token.
+//! the realm for a token scoped to `repository:<name>:pull` (`pull,push` for
+//! a push), sending Basic credentials there if it has some, and repeats the
+//! request with the token.
 //!
 //! Tokens are kept for the life of the component instance, keyed by realm,
 //! service, scope and a hash of the credentials that obtained them, and are
@@ -114,6 +115,24 @@ impl Credentials {
     }
 }
 
+/// What a call does to a repository, and so the token scope it asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actions {
+    Pull,
+    /// Pushing needs `pull` too: checking which blobs exist is a read.
+    PullPush,
+}
+
+impl Actions {
+    fn scope(self, repository: &str) -> String {
+        let actions = match self {
+            Actions::Pull => "pull",
+            Actions::PullPush => "pull,push",
+        };
+        format!("repository:{repository}:{actions}")
+    }
+}
+
 /// The authentication state of one call against one repository.
 pub struct Session<'a> {
     credentials: &'a Credentials,
@@ -124,11 +143,16 @@ pub struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    pub fn new(credentials: &'a Credentials, registry: &Url, repository: &str) -> Session<'a> {
+    pub fn new(
+        credentials: &'a Credentials,
+        registry: &Url,
+        repository: &str,
+        actions: Actions,
+    ) -> Session<'a> {
         let mut session = Session {
             credentials,
             registry: registry.origin().to_string(),
-            scope: format!("repository:{repository}:pull"),
+            scope: actions.scope(repository),
             authorization: None,
         };
         session.authorization = match credentials {
@@ -141,6 +165,11 @@ impl<'a> Session<'a> {
     /// How a refusal describes the credentials, without the secret.
     pub fn describe_credentials(&self) -> &'static str {
         self.credentials.describe()
+    }
+
+    /// Whether any credentials were given.
+    pub fn has_credentials(&self) -> bool {
+        !matches!(self.credentials, Credentials::Anonymous)
     }
 
     /// The `Authorization` value for the next registry request, if any.
@@ -521,7 +550,18 @@ mod tests {
     }
 
     fn session<'a>(credentials: &'a Credentials, authority: &str) -> Session<'a> {
-        Session::new(credentials, &Url::new(true, authority, "/"), "a")
+        Session::new(
+            credentials,
+            &Url::new(true, authority, "/"),
+            "a",
+            Actions::Pull,
+        )
+    }
+
+    #[test]
+    fn push_asks_for_pull_and_push() {
+        assert_eq!(Actions::Pull.scope("a/b"), "repository:a/b:pull");
+        assert_eq!(Actions::PullPush.scope("a/b"), "repository:a/b:pull,push");
     }
 
     #[test]

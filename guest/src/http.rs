@@ -1,18 +1,23 @@
-//! Outgoing HTTP over wasi:http: one request, its redirects, and a body read
-//! in large chunks.
+//! Outgoing HTTP over wasi:http: one request, its redirects, a request body
+//! written as fast as the host takes it, and a response body read in large
+//! chunks.
 //!
-//! wasi:http hands back redirects as they are, so they are followed here,
-//! and the `Authorization` header is dropped as soon as a hop leaves the
-//! origin it was meant for (a registry redirecting a blob to a CDN).
+//! wasi:http hands back redirects as they are, so they are followed here for
+//! GET and HEAD, and the `Authorization` header is dropped as soon as a hop
+//! leaves the origin it was meant for (a registry redirecting a blob to a
+//! CDN). Requests that carry a body (uploads) are never redirected.
 
+use std::fmt;
+use std::ops::Range;
+use std::rc::Rc;
 use std::time::Duration;
 
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
-    ErrorCode, Fields, IncomingBody, IncomingResponse, Method as WasiMethod, OutgoingBody,
-    OutgoingRequest, RequestOptions, Scheme,
+    ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse,
+    Method as WasiMethod, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
-use wasi::io::streams::{InputStream, StreamError};
+use wasi::io::streams::{InputStream, OutputStream, StreamError};
 
 use crate::error::{Error, Result};
 use crate::url::Url;
@@ -37,9 +42,74 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(120);
 pub enum Method {
     Get,
     Head,
+    Post,
+    Put,
+    Patch,
 }
 
-/// A request without a body.
+impl Method {
+    fn name(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+        }
+    }
+
+    /// Whether a redirect answer is followed. Uploads are not: repeating a
+    /// body to wherever a server points is how a registry could make the
+    /// provider send content (and credentials) elsewhere, and no registry
+    /// needs it.
+    fn follows_redirects(self) -> bool {
+        matches!(self, Method::Get | Method::Head)
+    }
+}
+
+/// A request body: a range of a buffer that several requests may share (a
+/// blob's chunks, or a request repeated after a 401).
+#[derive(Clone)]
+pub struct Payload {
+    bytes: Rc<Vec<u8>>,
+    range: Range<usize>,
+}
+
+impl Payload {
+    /// The whole of `bytes`.
+    pub fn new(bytes: Rc<Vec<u8>>) -> Payload {
+        let range = 0..bytes.len();
+        Payload { bytes, range }
+    }
+
+    /// An empty body, sent with `Content-Length: 0`.
+    pub fn empty() -> Payload {
+        Payload::new(Rc::new(Vec::new()))
+    }
+
+    /// `range` of `bytes`; panics if it lies outside them.
+    pub fn slice(bytes: Rc<Vec<u8>>, range: Range<usize>) -> Payload {
+        assert!(range.start <= range.end && range.end <= bytes.len());
+        Payload { bytes, range }
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        &self.bytes[self.range.clone()]
+    }
+
+    pub fn len(&self) -> usize {
+        self.range.len()
+    }
+}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The bytes themselves would drown a debug dump.
+        write!(f, "Payload({} bytes)", self.len())
+    }
+}
+
+/// A request, with a body for POST, PUT and PATCH.
 #[derive(Debug, Clone)]
 pub struct Request {
     pub method: Method,
@@ -48,6 +118,8 @@ pub struct Request {
     pub headers: Vec<(&'static str, String)>,
     /// Sent to `url`'s origin only; dropped when a redirect leaves it.
     pub authorization: Option<String>,
+    /// Sent with a `Content-Length`; `None` for GET and HEAD.
+    pub body: Option<Payload>,
 }
 
 impl Request {
@@ -57,12 +129,22 @@ impl Request {
             url,
             headers: Vec::new(),
             authorization: None,
+            body: None,
         }
     }
 
     pub fn head(url: Url) -> Request {
         Request {
             method: Method::Head,
+            ..Request::get(url)
+        }
+    }
+
+    /// A request of `method` that sends `body`.
+    pub fn with_body(method: Method, url: Url, body: Payload) -> Request {
+        Request {
+            method,
+            body: Some(body),
             ..Request::get(url)
         }
     }
@@ -204,7 +286,8 @@ pub fn send(mut request: Request) -> Result<Response> {
 ///
 /// 303 turns a GET-like request into GET (a HEAD stays HEAD, as RFC 9110,
 /// section 15.4.4 allows); the others repeat the method. The credentials
-/// stay only while the scheme, host and port stay the same.
+/// stay only while the scheme, host and port stay the same. A redirect of
+/// an upload fails the call.
 fn redirect_target(
     request: &Request,
     status: u16,
@@ -214,6 +297,13 @@ fn redirect_target(
         return Ok(None);
     }
     let origin = request.url.origin();
+    if !request.method.follows_redirects() {
+        return Err(Error::Other(format!(
+            "{origin} answered {status} (a redirect) to a {} upload request; uploads are \
+             not redirected",
+            request.method.name()
+        )));
+    }
     let location = location.ok_or_else(|| {
         Error::Other(format!(
             "{origin} answered {status} without a Location header"
@@ -250,10 +340,18 @@ fn send_once(request: &Request) -> Result<Response> {
             .append(name, value.as_bytes())
             .map_err(|_| misuse(&format!("header {name} is not allowed")))?;
     }
+    if let Some(body) = &request.body {
+        fields
+            .append("content-length", body.len().to_string().as_bytes())
+            .map_err(|_| misuse("header content-length is not allowed"))?;
+    }
     let outgoing = OutgoingRequest::new(fields);
     let method = match request.method {
         Method::Get => WasiMethod::Get,
         Method::Head => WasiMethod::Head,
+        Method::Post => WasiMethod::Post,
+        Method::Put => WasiMethod::Put,
+        Method::Patch => WasiMethod::Patch,
     };
     let scheme = if request.url.https {
         Scheme::Https
@@ -279,21 +377,30 @@ fn send_once(request: &Request) -> Result<Response> {
     let _ = options.set_first_byte_timeout(Some(nanos(RESPONSE_TIMEOUT)));
     let _ = options.set_between_bytes_timeout(Some(nanos(RESPONSE_TIMEOUT)));
 
-    // An empty body, finished once the request is on its way.
+    // The body is written once the request is on its way: the host streams
+    // it to the connection as it arrives, and holds little of it.
     let body = outgoing.body().map_err(|()| misuse("body already taken"))?;
     let pending = outgoing_handler::handle(outgoing, Some(options))
         .map_err(|code| map_error_code(&code, &authority))?;
-    OutgoingBody::finish(body, None).map_err(|code| map_error_code(&code, &authority))?;
-
-    let result = loop {
-        match pending.get() {
-            Some(result) => break result,
-            None => pending.subscribe().block(),
+    let bytes = request.body.as_ref().map_or(&[][..], Payload::as_slice);
+    let written = write_body(&body, bytes, &pending, &authority);
+    let response = match written {
+        Ok(Written::All) => {
+            OutgoingBody::finish(body, None).map_err(|code| map_error_code(&code, &authority))?;
+            wait_for(&pending).map_err(|code| map_error_code(&code, &authority))?
+        }
+        // The server answered before taking the whole body (a 401, a 413):
+        // its answer explains more than the unfinished upload. Dropping the
+        // body unfinished tells the host to abandon it.
+        Ok(Written::AnsweredEarly) => {
+            drop(body);
+            wait_for(&pending).map_err(|code| map_error_code(&code, &authority))?
+        }
+        Err(write_error) => {
+            drop(body);
+            wait_for(&pending).map_err(|_| write_error)?
         }
     };
-    let response = result
-        .map_err(|()| Error::Other("response was already taken".into()))?
-        .map_err(|code| map_error_code(&code, &authority))?;
 
     let status = response.status();
     let headers = response
@@ -311,6 +418,91 @@ fn send_once(request: &Request) -> Result<Response> {
             response,
         },
     })
+}
+
+/// How far [`write_body`] got.
+enum Written {
+    All,
+    /// The response arrived before the body was fully written.
+    AnsweredEarly,
+}
+
+/// Writes `bytes` to an outgoing body, as much at a time as the host's
+/// `check-write` permits (wasmtime takes up to 1 MiB per write and buffers
+/// one such chunk), waiting for room or for an early response in between.
+fn write_body(
+    body: &OutgoingBody,
+    bytes: &[u8],
+    pending: &FutureIncomingResponse,
+    authority: &str,
+) -> Result<Written> {
+    if bytes.is_empty() {
+        return Ok(Written::All);
+    }
+    let stream = body
+        .write()
+        .map_err(|()| Error::Other(format!("the request body to {authority} was already taken")))?;
+    let failed = |e: StreamError| write_failure(e, authority);
+
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let permitted = stream.check_write().map_err(failed)?;
+        if permitted == 0 {
+            if wait_for_room(&stream, pending) {
+                return Ok(Written::AnsweredEarly);
+            }
+            continue;
+        }
+        let n = rest
+            .len()
+            .min(usize::try_from(permitted).unwrap_or(usize::MAX));
+        stream.write(&rest[..n]).map_err(failed)?;
+        rest = &rest[n..];
+    }
+    stream.blocking_flush().map_err(failed)?;
+    // The stream is the body's child and must be gone before `finish`.
+    drop(stream);
+    Ok(Written::All)
+}
+
+/// Blocks until the stream has room or the response has arrived; true for
+/// the latter.
+fn wait_for_room(stream: &OutputStream, pending: &FutureIncomingResponse) -> bool {
+    let room = stream.subscribe();
+    let answer = pending.subscribe();
+    let ready = wasi::io::poll::poll(&[&room, &answer]);
+    ready.contains(&1) && !ready.contains(&0)
+}
+
+fn write_failure(e: StreamError, authority: &str) -> Error {
+    match e {
+        StreamError::Closed => Error::StoreNotReachable(format!(
+            "{authority} closed the connection while the request body was being sent"
+        )),
+        StreamError::LastOperationFailed(e) => match wasi::http::types::http_error_code(&e) {
+            Some(code) => map_error_code(&code, authority),
+            None => Error::StoreNotReachable(format!(
+                "sending the request body to {authority} failed: {}",
+                e.to_debug_string()
+            )),
+        },
+    }
+}
+
+/// Blocks until the response head has arrived.
+fn wait_for(pending: &FutureIncomingResponse) -> Result<IncomingResponse, ErrorCode> {
+    loop {
+        match pending.get() {
+            Some(Ok(result)) => return result,
+            // `get` answers `Err` only when asked again after it answered.
+            Some(Err(())) => {
+                return Err(ErrorCode::InternalError(Some(
+                    "response was already taken".into(),
+                )))
+            }
+            None => pending.subscribe().block(),
+        }
+    }
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -406,6 +598,31 @@ mod tests {
         head.method = Method::Head;
         let next = redirect_target(&head, 303, Some("/x")).unwrap().unwrap();
         assert_eq!(next.method, Method::Head);
+    }
+
+    #[test]
+    fn uploads_are_not_redirected() {
+        for method in [Method::Post, Method::Put, Method::Patch] {
+            let mut request = registry_request();
+            request.method = method;
+            request.body = Some(Payload::new(Rc::new(b"blob".to_vec())));
+            let e =
+                redirect_target(&request, 307, Some("https://elsewhere.io/x?sig=1")).unwrap_err();
+            let Error::Other(m) = &e else { panic!("{e:?}") };
+            assert!(m.contains("307") && m.contains(method.name()), "{m}");
+            assert!(!m.contains("elsewhere") && !m.contains("sig"), "{m}");
+            assert!(redirect_target(&request, 202, None).unwrap().is_none());
+        }
+    }
+
+    #[test]
+    fn payload_slices_share_the_buffer() {
+        let bytes = Rc::new((0..10u8).collect::<Vec<_>>());
+        let p = Payload::slice(Rc::clone(&bytes), 3..7);
+        assert_eq!((p.as_slice(), p.len()), (&[3, 4, 5, 6][..], 4));
+        assert_eq!(format!("{p:?}"), "Payload(4 bytes)");
+        assert_eq!(Payload::empty().len(), 0);
+        assert_eq!(Rc::strong_count(&bytes), 2);
     }
 
     #[test]

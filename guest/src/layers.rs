@@ -17,10 +17,18 @@
 //! `templates/` as `oras pull` writes them; template layers, whose entries
 //! sit at the archive root, land at the root.
 //!
-//! Whiteout entries (`.wh.*`) are returned as ordinary files for now;
-//! applying them needs the layer-merge rules of the OCI image spec.
+//! Layers merge as the OCI image spec's "Applying Changesets" describes: a
+//! later layer's file replaces an earlier one at the same path, and
+//! whiteouts delete what the layers below contributed:
+//!
+//! - `<dir>/.wh.<name>` deletes `<dir>/<name>`, a file or a whole folder;
+//! - `<dir>/.wh..wh..opq` (opaque) deletes everything under `<dir>/`;
+//! - neither touches what the whiteout's own layer holds, before or after
+//!   it in the archive, and a higher layer may add the path again;
+//! - other `.wh..wh.*` names are AUFS bookkeeping and are skipped;
+//! - whiteout entries themselves are never returned.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read};
 
 use artifact_store_core::{is_sha256_digest, normalize_entry_path, PathErrorKind};
@@ -49,15 +57,34 @@ pub struct File {
     pub content: Vec<u8>,
 }
 
+/// A whiteout's name starts with this (OCI image spec, "Whiteouts").
+const WHITEOUT_PREFIX: &str = ".wh.";
+/// The opaque whiteout: everything below its folder goes.
+const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
+/// AUFS keeps its own bookkeeping under names that start with this.
+const AUFS_META_PREFIX: &str = ".wh..wh.";
+
 /// The files gathered so far, in the order the layers gave them, each path
 /// once, with their total size held under the artifact's limit.
 #[derive(Debug)]
 pub struct FileSet {
-    files: Vec<File>,
+    /// In order of first appearance; a deleted file leaves `None`, so that
+    /// the indexes in `by_path` stay valid.
+    files: Vec<Option<Layered>>,
     by_path: HashMap<String, usize>,
-    dirs: HashSet<String>,
+    /// Folders, each with the last layer that held or implied it.
+    dirs: HashMap<String, usize>,
     total: u64,
     max: u64,
+    /// The layer being unpacked, counting from 1.
+    layer: usize,
+}
+
+/// A file and the layer it came from, which whiteouts need.
+#[derive(Debug)]
+struct Layered {
+    file: File,
+    layer: usize,
 }
 
 impl FileSet {
@@ -65,24 +92,34 @@ impl FileSet {
         FileSet {
             files: Vec::new(),
             by_path: HashMap::new(),
-            dirs: HashSet::new(),
+            dirs: HashMap::new(),
             total: 0,
             max: max_size,
+            layer: 0,
         }
     }
 
     pub fn into_files(self) -> Vec<File> {
-        self.files
+        self.files.into_iter().flatten().map(|l| l.file).collect()
+    }
+
+    /// Starts the next layer: whiteouts from now on delete only what was
+    /// added before this call.
+    fn begin_layer(&mut self) {
+        self.layer += 1;
+    }
+
+    fn size_at(&self, path: &str) -> u64 {
+        self.by_path
+            .get(path)
+            .and_then(|&i| self.files[i].as_ref())
+            .map_or(0, |l| l.file.content.len() as u64)
     }
 
     /// Fails if a file of `size` bytes at `path` would take the total past
     /// the limit. A file replacing one at the same path frees its bytes.
     fn check_room(&self, path: &str, size: u64) -> Result<()> {
-        let replaced = self
-            .by_path
-            .get(path)
-            .map_or(0, |&i| self.files[i].content.len() as u64);
-        let total = (self.total - replaced).saturating_add(size);
+        let total = (self.total - self.size_at(path)).saturating_add(size);
         if total > self.max {
             return Err(Error::TooLarge(format!(
                 "the artifact unpacks to more than max-size ({} bytes): {path:?} brings it \
@@ -96,28 +133,31 @@ impl FileSet {
     /// Adds or replaces a file; a later layer wins over an earlier one.
     fn insert(&mut self, path: String, content: Vec<u8>) -> Result<()> {
         self.check_room(&path, content.len() as u64)?;
-        if self.dirs.contains(&path) {
+        if self.dirs.contains_key(&path) {
             return Err(both_file_and_folder(&path));
         }
         if let Some(parent) = ancestors(&path).find(|a| self.by_path.contains_key(*a)) {
             return Err(both_file_and_folder(parent));
         }
         for dir in ancestors(&path) {
-            self.dirs.insert(dir.to_owned());
+            self.dirs.insert(dir.to_owned(), self.layer);
         }
 
-        let size = content.len() as u64;
+        self.total = self.total - self.size_at(&path) + content.len() as u64;
+        let layered = Layered {
+            file: File {
+                path: path.clone(),
+                content,
+            },
+            layer: self.layer,
+        };
         match self.by_path.get(&path) {
-            Some(&i) => {
-                self.total -= self.files[i].content.len() as u64;
-                self.files[i].content = content;
-            }
+            Some(&i) => self.files[i] = Some(layered),
             None => {
-                self.by_path.insert(path.clone(), self.files.len());
-                self.files.push(File { path, content });
+                self.by_path.insert(path, self.files.len());
+                self.files.push(Some(layered));
             }
         }
-        self.total += size;
         Ok(())
     }
 
@@ -126,15 +166,48 @@ impl FileSet {
         if self.by_path.contains_key(path) {
             return Err(both_file_and_folder(path));
         }
-        self.dirs.insert(path.to_owned());
+        self.dirs.insert(path.to_owned(), self.layer);
         for dir in ancestors(path) {
             if self.by_path.contains_key(dir) {
                 return Err(both_file_and_folder(dir));
             }
-            self.dirs.insert(dir.to_owned());
+            self.dirs.insert(dir.to_owned(), self.layer);
         }
         Ok(())
     }
+
+    /// Deletes the file or folder at `path` that lower layers contributed.
+    fn white_out(&mut self, path: &str) {
+        self.delete_lower(|p| p == path || is_below(p, path));
+    }
+
+    /// Deletes everything lower layers put below the folder `dir` (the root
+    /// when empty), but not the folder itself.
+    fn white_out_below(&mut self, dir: &str) {
+        self.delete_lower(|p| dir.is_empty() || is_below(p, dir));
+    }
+
+    fn delete_lower(&mut self, doomed: impl Fn(&str) -> bool) {
+        let layer = self.layer;
+        let files = &mut self.files;
+        let mut freed = 0;
+        self.by_path.retain(|path, &mut i| {
+            let lower = files[i].as_ref().is_some_and(|l| l.layer < layer);
+            if lower && doomed(path) {
+                freed += files[i].take().map_or(0, |l| l.file.content.len() as u64);
+                return false;
+            }
+            true
+        });
+        self.total -= freed;
+        self.dirs
+            .retain(|path, &mut dir_layer| dir_layer >= layer || !doomed(path));
+    }
+}
+
+/// Whether `path` lies inside the folder `dir`.
+fn is_below(path: &str, dir: &str) -> bool {
+    path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/'
 }
 
 /// `a/b/c` gives `a/b` and `a`.
@@ -166,7 +239,15 @@ fn sniff(head: &[u8]) -> Compression {
     }
 }
 
-/// Reads one verified-while-streaming layer into `files`.
+/// Whether bytes would read as a packed folder under the rule for a titled
+/// layer without an unpack annotation: gzip that inflates to a tar header.
+pub fn looks_like_gzip_tar(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(SNIFF_LEN)];
+    sniff(head) == Compression::Gzip && gzip_holds_tar(head)
+}
+
+/// Reads one verified-while-streaming layer into `files`, as the layer
+/// above those read into it before.
 ///
 /// The caller still has to call [`VerifyingReader::finish`]: a layer is
 /// only good once its digest checks out.
@@ -175,6 +256,7 @@ pub fn unpack_layer<S: ChunkSource>(
     src: &mut VerifyingReader<S>,
     files: &mut FileSet,
 ) -> Result<()> {
+    files.begin_layer();
     let head = src.peek(SNIFF_LEN)?;
     let compression = sniff(head);
     let title = layer.annotation(ANNOTATION_TITLE).filter(|t| !t.is_empty());
@@ -308,6 +390,17 @@ fn add_entry<R: Read>(
         )))
     };
 
+    // Whiteouts act on the layers below, whatever their entry type, and are
+    // never written.
+    let base = name
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    if base.starts_with(WHITEOUT_PREFIX) {
+        return apply_whiteout(layer, &name, files);
+    }
+
     match entry.header().entry_type() {
         EntryType::Regular | EntryType::Continuous => {
             let path = normalize_entry_path(&name).map_err(|e| refused_path(layer, e))?;
@@ -345,6 +438,34 @@ fn add_entry<R: Read>(
             other.as_byte() as char
         )),
     }
+}
+
+fn apply_whiteout(layer: &Descriptor, name: &str, files: &mut FileSet) -> Result<()> {
+    let path = normalize_entry_path(name).map_err(|e| refused_path(layer, e))?;
+    let (dir, base) = match path.rsplit_once('/') {
+        Some((dir, base)) => (dir, base),
+        None => ("", path.as_str()),
+    };
+    if base == OPAQUE_WHITEOUT {
+        files.white_out_below(dir);
+        return Ok(());
+    }
+    if base.starts_with(AUFS_META_PREFIX) {
+        return Ok(());
+    }
+    let target = &base[WHITEOUT_PREFIX.len()..];
+    if target.is_empty() {
+        return Err(Error::InvalidContent(format!(
+            "layer {} holds the whiteout {name:?}, which names nothing to delete",
+            layer.digest
+        )));
+    }
+    if dir.is_empty() {
+        files.white_out(target);
+    } else {
+        files.white_out(&format!("{dir}/{target}"));
+    }
+    Ok(())
 }
 
 fn refused_path(layer: &Descriptor, e: artifact_store_core::PathError) -> Error {
@@ -786,5 +907,158 @@ mod tests {
         assert!(!is_tar_header(&[0; 512]));
         assert!(gzip_holds_tar(&gzip(&t)));
         assert!(!gzip_holds_tar(&gzip(b"plain text")));
+    }
+
+    /// Unpacks plain-tar layers in order, bottom first.
+    fn merge(layers: &[&[E]]) -> (Vec<(String, Vec<u8>)>, u64) {
+        let mut files = FileSet::new(1000);
+        for entries in layers {
+            unpack_into(&tar(entries), &[], &mut files).unwrap();
+        }
+        let total = files.total;
+        let files = files
+            .into_files()
+            .into_iter()
+            .map(|f| (f.path, f.content))
+            .collect();
+        (files, total)
+    }
+
+    fn merged_paths(layers: &[&[E]]) -> Vec<String> {
+        merge(layers).0.into_iter().map(|(p, _)| p).collect()
+    }
+
+    #[test]
+    fn whiteout_deletes_a_lower_file() {
+        let (files, total) = merge(&[
+            &[E::File("a.liquid", b"aaa"), E::File("b.liquid", b"b")],
+            &[E::File(".wh.a.liquid", b""), E::File("c.liquid", b"c")],
+        ]);
+        assert_eq!(
+            files,
+            [
+                ("b.liquid".to_owned(), b"b".to_vec()),
+                ("c.liquid".to_owned(), b"c".to_vec())
+            ]
+        );
+        assert_eq!(total, 2, "the deleted file's bytes no longer count");
+    }
+
+    #[test]
+    fn whiteout_deletes_a_lower_folder_and_only_it() {
+        let paths = merged_paths(&[
+            &[
+                E::Dir("d/"),
+                E::File("d/x", b"1"),
+                E::File("d/sub/y", b"2"),
+                E::File("dd/z", b"3"),
+                E::File("other/d", b"4"),
+            ],
+            &[E::File(".wh.d", b"")],
+        ]);
+        assert_eq!(paths, ["dd/z", "other/d"]);
+
+        // Once the folder is gone, a file may take its name.
+        let paths = merged_paths(&[
+            &[E::File("d/x", b"1")],
+            &[E::File(".wh.d", b""), E::File("d", b"now a file")],
+        ]);
+        assert_eq!(paths, ["d"]);
+    }
+
+    #[test]
+    fn whiteout_in_a_subfolder_deletes_there() {
+        let paths = merged_paths(&[
+            &[
+                E::File("x", b"1"),
+                E::File("sub/x", b"2"),
+                E::File("sub/y", b"3"),
+            ],
+            &[E::File("./sub/.wh.x", b"")],
+        ]);
+        assert_eq!(paths, ["x", "sub/y"]);
+    }
+
+    #[test]
+    fn opaque_whiteout_empties_a_lower_folder() {
+        let paths = merged_paths(&[
+            &[
+                E::File("d/x", b"1"),
+                E::File("d/s/y", b"2"),
+                E::File("z", b"3"),
+            ],
+            &[E::File("d/.wh..wh..opq", b""), E::File("d/new", b"4")],
+        ]);
+        assert_eq!(paths, ["z", "d/new"]);
+
+        let paths = merged_paths(&[
+            &[E::File("a", b"1"), E::File("b/c", b"2")],
+            &[E::File("keep", b"3"), E::File(".wh..wh..opq", b"")],
+        ]);
+        assert_eq!(paths, ["keep"]);
+    }
+
+    #[test]
+    fn whiteout_spares_its_own_layer() {
+        // Before or after the whiteout in the same archive, the file stays.
+        let paths = merged_paths(&[
+            &[E::File("a", b"1")],
+            &[
+                E::File("b", b"2"),
+                E::File(".wh.b", b""),
+                E::File(".wh.c", b""),
+                E::File("c", b"3"),
+                E::File("d/x", b"4"),
+                E::File("d/.wh..wh..opq", b""),
+            ],
+        ]);
+        assert_eq!(paths, ["a", "b", "c", "d/x"]);
+
+        // A file replaced in this layer is this layer's, too.
+        let (files, _) = merge(&[
+            &[E::File("a", b"old")],
+            &[E::File("a", b"new"), E::File(".wh.a", b"")],
+        ]);
+        assert_eq!(files, [("a".to_owned(), b"new".to_vec())]);
+    }
+
+    #[test]
+    fn higher_layer_adds_back_what_a_whiteout_deleted() {
+        let (files, total) = merge(&[
+            &[E::File("a", b"first"), E::File("b", b"b")],
+            &[E::File(".wh.a", b"")],
+            &[E::File("a", b"again")],
+        ]);
+        assert_eq!(
+            files,
+            [
+                ("b".to_owned(), b"b".to_vec()),
+                ("a".to_owned(), b"again".to_vec())
+            ]
+        );
+        assert_eq!(total, 6);
+    }
+
+    #[test]
+    fn whiteouts_are_never_files_and_aufs_entries_are_skipped() {
+        let paths = merged_paths(&[
+            &[E::File("a", b"1")],
+            &[
+                E::File(".wh.missing", b""),
+                E::Dir(".wh..wh.plnk/"),
+                E::File(".wh..wh.aufs", b""),
+            ],
+        ]);
+        assert_eq!(paths, ["a"]);
+    }
+
+    #[test]
+    fn hostile_whiteouts_are_refused() {
+        for name in ["../.wh.x", "/.wh.etc", ".wh."] {
+            match unpack(&tar(&[E::File(name, b"")]), &[], 100) {
+                Err(Error::InvalidContent(m)) => assert!(m.contains(name), "{m}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The first-party artifact provider: fetches artifacts from OCI registries
-//! over wasi:http and exports the `artifact-provider` world of `wit/`.
+//! and publishes them there, over wasi:http, and exports the
+//! `artifact-provider` world of `wit/`.
 //!
 //! Each module holds one protocol concern; only this file knows the
 //! generated bindings, and converts between them and the modules' types.
@@ -9,7 +10,9 @@ mod error;
 mod http;
 mod layers;
 mod manifest;
+mod pack;
 mod pull;
+mod push;
 mod registry;
 mod url;
 mod verify;
@@ -44,7 +47,9 @@ use bindings::exports::artifact_store::provider::provider::Guest;
 
 use crate::auth::Credentials;
 use crate::error::Error;
+use crate::layers::File;
 use crate::pull::{Access, ManifestDescriptor};
+use crate::push::{Layer, PushRequest};
 
 /// The exported implementation.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
@@ -70,9 +75,38 @@ impl Guest for Provider {
         })
     }
 
+    fn push(request: wit::PushRequest) -> Result<wit::Descriptor, wit::Error> {
+        let access = access(request.access);
+        let layers = request
+            .layers
+            .into_iter()
+            .map(|layer| match layer {
+                wit::PushLayer::File(f) => Layer::File(file(f)),
+                wit::PushLayer::Folder(folder) => Layer::Folder {
+                    name: folder.name,
+                    files: folder.files.into_iter().map(file).collect(),
+                },
+            })
+            .collect();
+        let request = PushRequest {
+            reference: request.reference,
+            layers,
+            artifact_type: request.artifact_type,
+            annotations: request.annotations,
+        };
+        Ok(push::push(request, &access)?.into())
+    }
+
     fn resolve(reference: String, access: wit::StoreAccess) -> Result<wit::Descriptor, wit::Error> {
         let access = self::access(access);
         Ok(pull::resolve(&reference, &access)?.into())
+    }
+}
+
+fn file(f: wit::File) -> File {
+    File {
+        path: f.path,
+        content: f.content,
     }
 }
 

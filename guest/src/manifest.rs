@@ -1,9 +1,9 @@
-//! OCI and Docker manifest documents, and the choice of one manifest from an
-//! index.
+//! OCI and Docker manifest documents, the choice of one manifest from an
+//! index, and the image manifest a push writes.
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
@@ -25,31 +25,58 @@ pub const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
 pub const ANNOTATION_UNPACK: &str = "io.deis.oras.content.unpack";
 /// ORAS Go records the digest of a folder's uncompressed tar here.
 pub const ANNOTATION_CONTENT_DIGEST: &str = "io.deis.oras.content.digest";
+/// The config media type of an artifact without a config (OCI image spec
+/// 1.1, "Guidance for an Empty Descriptor").
+pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+/// The content of the empty config.
+pub const EMPTY_CONFIG: &[u8] = b"{}";
+/// The digest of [`EMPTY_CONFIG`].
+pub const EMPTY_CONFIG_DIGEST: &str =
+    "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+/// The `artifactType` the ORAS CLI writes when it is told none.
+pub const DEFAULT_ARTIFACT_TYPE: &str = "application/vnd.unknown.artifact.v1";
+/// The media type ORAS gives a file pushed as it is.
+pub const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+/// The media type of a folder packed as tar+gzip.
+pub const LAYER_TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 /// Docker's buildx marks attestation entries of an index with this.
 const ANNOTATION_DOCKER_REFERENCE_TYPE: &str = "vnd.docker.reference.type";
 
-/// An OCI content descriptor.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+/// An OCI content descriptor. Serialised with the fields in the order of
+/// the image spec's Go types, and annotations sorted by key.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
     pub media_type: String,
     pub digest: String,
     pub size: u64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_type: Option<String>,
 }
 
 impl Descriptor {
+    /// The descriptor of the empty config, `{}`.
+    pub fn empty_config() -> Descriptor {
+        Descriptor {
+            media_type: OCI_EMPTY.to_owned(),
+            digest: EMPTY_CONFIG_DIGEST.to_owned(),
+            size: EMPTY_CONFIG.len() as u64,
+            annotations: BTreeMap::new(),
+            platform: None,
+            artifact_type: None,
+        }
+    }
+
     pub fn annotation(&self, name: &str) -> Option<&str> {
         self.annotations.get(name).map(String::as_str)
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 pub struct Platform {
     #[serde(default)]
     pub os: String,
@@ -66,6 +93,48 @@ pub struct ImageManifest {
     pub layers: Vec<Descriptor>,
     #[serde(default)]
     pub artifact_type: Option<String>,
+}
+
+/// The OCI 1.1 image manifest of an artifact, as a push writes it.
+///
+/// The bytes are deterministic: fields in the order of the image spec's Go
+/// type (`schemaVersion`, `mediaType`, `artifactType`, `config`, `layers`,
+/// `annotations`), compact JSON, and every annotation map sorted by key, as
+/// Go's `encoding/json` writes maps. Sorting rather than keeping the order
+/// annotations were given in means that the same annotations give the same
+/// digest however a user orders them.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewImageManifest<'a> {
+    schema_version: u32,
+    media_type: &'static str,
+    artifact_type: &'a str,
+    config: Descriptor,
+    layers: &'a [Descriptor],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    annotations: &'a BTreeMap<String, String>,
+}
+
+impl<'a> NewImageManifest<'a> {
+    /// A manifest with the empty config.
+    pub fn new(
+        artifact_type: &'a str,
+        layers: &'a [Descriptor],
+        annotations: &'a BTreeMap<String, String>,
+    ) -> Self {
+        NewImageManifest {
+            schema_version: 2,
+            media_type: OCI_MANIFEST,
+            artifact_type,
+            config: Descriptor::empty_config(),
+            layers,
+            annotations,
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a manifest of strings and numbers serialises")
+    }
 }
 
 /// An OCI index or a Docker manifest list.
@@ -368,5 +437,34 @@ mod tests {
         );
         let s = ErrorEnvelope::summary(long.as_bytes()).unwrap();
         assert!(s.chars().count() <= 201 && !s.contains('\n'));
+    }
+
+    #[test]
+    fn new_manifest_is_compact_ordered_json_that_parses_back() {
+        let mut layer = Descriptor::empty_config();
+        layer.media_type = LAYER_TAR.into();
+        layer.size = 5;
+        layer
+            .annotations
+            .insert(ANNOTATION_TITLE.into(), "a.json".into());
+        let annotations =
+            BTreeMap::from([("b".to_owned(), "2".to_owned()), ("a".into(), "1".into())]);
+        let layers = [layer];
+        let bytes = NewImageManifest::new("application/vnd.x", &layers, &annotations).to_bytes();
+        let expected = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"application/vnd.x","config":{{"mediaType":"{OCI_EMPTY}","digest":"{EMPTY_CONFIG_DIGEST}","size":2}},"layers":[{{"mediaType":"{LAYER_TAR}","digest":"{EMPTY_CONFIG_DIGEST}","size":5,"annotations":{{"org.opencontainers.image.title":"a.json"}}}}],"annotations":{{"a":"1","b":"2"}}}}"#
+        );
+        assert_eq!(String::from_utf8(bytes.clone()).unwrap(), expected);
+
+        let (m, t) = Manifest::parse(&bytes, None).unwrap();
+        assert_eq!(t, OCI_MANIFEST);
+        let Manifest::Image(m) = m else { panic!() };
+        assert_eq!(m.artifact_type().as_deref(), Some("application/vnd.x"));
+        assert_eq!(m.layers, layers);
+
+        let none = BTreeMap::new();
+        let bytes = NewImageManifest::new("t", &[], &none).to_bytes();
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.ends_with(r#""layers":[]}"#), "{text}");
     }
 }

@@ -37,6 +37,8 @@ pub enum ErrorKind {
     InvalidConfiguration,
     /// The output folder cannot be written as asked.
     OutputError,
+    /// What was given to publish cannot be read or published safely.
+    InvalidInput,
     /// The provider component failed: it trapped, ran out of its memory
     /// cap, or returned something the host refuses.
     ProviderFailed,
@@ -62,6 +64,7 @@ impl ErrorKind {
             ErrorKind::RequestDenied => "RequestDenied",
             ErrorKind::InvalidConfiguration => "InvalidConfiguration",
             ErrorKind::OutputError => "OutputError",
+            ErrorKind::InvalidInput => "InvalidInput",
             ErrorKind::ProviderFailed => "ProviderFailed",
             ErrorKind::StoreError => "StoreError",
         }
@@ -77,7 +80,8 @@ impl ErrorKind {
             ErrorKind::FailedToConnectToArtifactStore
             | ErrorKind::TooLargeArtifacts
             | ErrorKind::InvalidReference
-            | ErrorKind::InvalidConfiguration => 400,
+            | ErrorKind::InvalidConfiguration
+            | ErrorKind::InvalidInput => 400,
             ErrorKind::Unauthorized => 401,
             ErrorKind::Forbidden | ErrorKind::RequestDenied => 403,
             ErrorKind::ArtifactNotFound => 404,

@@ -5,10 +5,12 @@
 //!
 //! [`ArtifactStore`] routes a reference to its registered store, calls the
 //! provider with the operation's size limit, and checks what comes back;
-//! [`output`] writes the files atomically.
+//! [`output`] writes the files atomically, and [`input`] reads what `push`
+//! publishes.
 
 pub mod config;
 pub mod error;
+pub mod input;
 pub mod output;
 pub mod runtime;
 pub mod sandbox;
@@ -16,4 +18,4 @@ pub mod store;
 
 pub use config::Config;
 pub use error::{Error, ErrorKind};
-pub use store::{Artifact, ArtifactFile, ArtifactStore, Descriptor, PullOptions};
+pub use store::{Artifact, ArtifactFile, ArtifactStore, Descriptor, PullOptions, PushOptions};

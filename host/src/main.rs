@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use artifact_store::{output, Artifact, ArtifactStore, Config, Error, PullOptions};
+use artifact_store::{
+    input, output, Artifact, ArtifactStore, Config, Error, ErrorKind, PullOptions, PushOptions,
+};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
@@ -47,6 +49,29 @@ enum Command {
         #[arg(long)]
         force: bool,
         /// Print a JSON description of the result on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish a file or a folder as an ORAS-compatible artifact, and print
+    /// its manifest digest.
+    Push {
+        /// A file (one layer titled with this path) or a folder (one
+        /// tar+gzip layer titled with this path); relative, inside the
+        /// current folder.
+        path: PathBuf,
+        /// `<registry>/<repository>[:<tag>]`
+        reference: String,
+        /// The manifest's artifactType (default
+        /// application/vnd.unknown.artifact.v1).
+        #[arg(long, value_name = "TYPE")]
+        artifact_type: Option<String>,
+        /// A manifest annotation; repeat for more.
+        #[arg(long = "annotation", short = 'a', value_name = "KEY=VALUE", value_parser = parse_annotation)]
+        annotations: Vec<(String, String)>,
+        /// The operation whose size limit applies to what is pushed.
+        #[arg(long, value_name = "NAME", default_value = artifact_store::config::DEFAULT_OPERATION)]
+        operation: String,
+        /// Print a JSON descriptor on stdout.
         #[arg(long)]
         json: bool,
     },
@@ -101,12 +126,46 @@ async fn run(cli: Cli) -> Result<(), Error> {
             };
             let started = Instant::now();
             let received = Arc::new(AtomicU64::new(0));
-            let progress = Progress::start(&reference, Arc::clone(&received), json);
+            let progress =
+                Progress::start(&format!("pulling {reference}"), Arc::clone(&received), json);
             let result = store.pull(&reference, &options, received).await;
             progress.finish();
             let artifact = result?;
             output::write_atomically(&output, &artifact.files, force)?;
             print_pulled(&artifact, &output, started.elapsed(), json);
+        }
+        Command::Push {
+            path,
+            reference,
+            artifact_type,
+            annotations,
+            operation,
+            json,
+        } => {
+            let max_size = store.config().max_size(&operation)?;
+            let input = input::read(&path, max_size)?;
+            let options = PushOptions {
+                artifact_type,
+                annotations,
+            };
+            let progress = Progress::start(&format!("pushing {reference}"), Arc::default(), json);
+            let result = store
+                .push(input, &reference, &options, Arc::default())
+                .await;
+            progress.finish();
+            let descriptor = result?;
+            if json {
+                let value = json!({
+                    "reference": reference,
+                    "mediaType": descriptor.media_type,
+                    "digest": descriptor.digest,
+                    "size": descriptor.size,
+                    "artifactType": descriptor.artifact_type,
+                });
+                println!("{value}");
+            } else {
+                println!("{}", descriptor.digest);
+            }
         }
         Command::Resolve { reference, json } => {
             let descriptor = store.resolve(&reference).await?;
@@ -176,7 +235,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn start(reference: &str, received: Arc<AtomicU64>, json: bool) -> Progress {
+    fn start(what: &str, received: Arc<AtomicU64>, json: bool) -> Progress {
         if json || !std::io::stderr().is_terminal() {
             return Progress {
                 bar: None,
@@ -188,7 +247,7 @@ impl Progress {
             indicatif::ProgressStyle::with_template("{spinner} {msg} {bytes} ({bytes_per_sec})")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
         );
-        bar.set_message(format!("pulling {reference}"));
+        bar.set_message(what.to_owned());
         let ticking = bar.clone();
         let ticker = tokio::spawn(async move {
             loop {
@@ -210,6 +269,17 @@ impl Progress {
         if let Some(bar) = self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// Parses `KEY=VALUE`.
+fn parse_annotation(text: &str) -> Result<(String, String), Error> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("annotation {text:?} is not KEY=VALUE"),
+        )),
     }
 }
 

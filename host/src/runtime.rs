@@ -32,7 +32,8 @@ mod bindings {
 
 pub use bindings::artifact_store::provider::types::{
     Artifact as GuestArtifact, BasicCredentials, Credentials, Descriptor as GuestDescriptor,
-    Error as GuestError, FetchRequest, StoreAccess,
+    Error as GuestError, FetchRequest, File as GuestFile, Folder as GuestFolder, PushLayer,
+    PushRequest, StoreAccess,
 };
 use bindings::ArtifactProviderPre;
 
@@ -106,7 +107,24 @@ impl Runtime {
             .await?
         {
             Answer::Fetch(artifact) => Ok(artifact),
-            Answer::Resolve(_) => unreachable!("fetch answered as resolve"),
+            _ => unreachable!("fetch answered as another call"),
+        }
+    }
+
+    /// Calls `push` in a fresh instance.
+    pub async fn push(
+        &self,
+        grant: Grant,
+        limits: CallLimits,
+        received: Arc<AtomicU64>,
+        request: &PushRequest,
+    ) -> Result<GuestDescriptor, Error> {
+        match self
+            .call(grant, limits, received, Call::Push(request))
+            .await?
+        {
+            Answer::Descriptor(descriptor) => Ok(descriptor),
+            _ => unreachable!("push answered as another call"),
         }
     }
 
@@ -127,8 +145,8 @@ impl Runtime {
             )
             .await?
         {
-            Answer::Resolve(descriptor) => Ok(descriptor),
-            Answer::Fetch(_) => unreachable!("resolve answered as fetch"),
+            Answer::Descriptor(descriptor) => Ok(descriptor),
+            _ => unreachable!("resolve answered as another call"),
         }
     }
 
@@ -182,7 +200,11 @@ impl Runtime {
                     Call::Resolve(reference, access) => provider
                         .call_resolve(&mut store, reference, access)
                         .await?
-                        .map(Answer::Resolve),
+                        .map(Answer::Descriptor),
+                    Call::Push(request) => provider
+                        .call_push(&mut store, request)
+                        .await?
+                        .map(Answer::Descriptor),
                 })
             })
             .await;
@@ -214,12 +236,14 @@ impl Runtime {
 enum Call<'a> {
     Fetch(&'a FetchRequest),
     Resolve(&'a str, &'a StoreAccess),
+    Push(&'a PushRequest),
 }
 
-/// What a [`Call`] returned.
+/// What a [`Call`] returned: an artifact, or a descriptor (from `resolve`
+/// and `push`).
 enum Answer {
     Fetch(GuestArtifact),
-    Resolve(GuestDescriptor),
+    Descriptor(GuestDescriptor),
 }
 
 /// Maps the guest's error value to the name users see.

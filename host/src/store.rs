@@ -9,9 +9,11 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{Config, CredentialSource, OciStore, Store};
 use crate::error::{Error, ErrorKind};
+use crate::input::PushInput;
 use crate::output::OutputFile;
 use crate::runtime::{
-    BasicCredentials, CallLimits, Credentials, FetchRequest, GuestArtifact, Runtime, StoreAccess,
+    BasicCredentials, CallLimits, Credentials, FetchRequest, GuestArtifact, GuestDescriptor,
+    GuestFile, GuestFolder, PushLayer, PushRequest, Runtime, StoreAccess,
 };
 use crate::sandbox::{Authority, Grant};
 
@@ -49,6 +51,16 @@ impl Default for PullOptions {
             if_match: None,
         }
     }
+}
+
+/// How to push.
+#[derive(Debug, Clone, Default)]
+pub struct PushOptions {
+    /// The manifest's `artifactType`; `None` leaves the provider's default
+    /// (`application/vnd.unknown.artifact.v1`).
+    pub artifact_type: Option<String>,
+    /// Annotations of the manifest, in order.
+    pub annotations: Vec<(String, String)>,
 }
 
 /// A pulled, verified artifact.
@@ -158,7 +170,7 @@ impl ArtifactStore {
                 &access(oci)?,
             )
             .await?;
-        check_digest_syntax(&descriptor.digest)?;
+        let descriptor = checked_descriptor(descriptor)?;
         if let Some(pinned) = &parsed.digest {
             if *pinned != descriptor.digest {
                 return Err(Error::new(
@@ -170,12 +182,54 @@ impl ArtifactStore {
                 ));
             }
         }
-        Ok(Descriptor {
-            media_type: descriptor.media_type,
-            digest: descriptor.digest,
-            size: descriptor.size,
-            artifact_type: descriptor.artifact_type,
-        })
+        Ok(descriptor)
+    }
+
+    /// Publishes a file or a folder read by [`crate::input::read`], and
+    /// returns the manifest's descriptor. `sent` counts the response bytes
+    /// received, for progress reports.
+    pub async fn push(
+        &self,
+        input: PushInput,
+        reference: &str,
+        options: &PushOptions,
+        sent: Arc<AtomicU64>,
+    ) -> Result<Descriptor, Error> {
+        let (parsed, store, oci) = self.route(reference)?;
+        if let Some(digest) = &parsed.digest {
+            return Err(Error::new(
+                ErrorKind::InvalidReference,
+                format!("{reference} names a digest ({digest}); push to a tag, the digest is what a push produces"),
+            ));
+        }
+        let size = input.size();
+        let layer = match input {
+            PushInput::File { path, content } => PushLayer::File(GuestFile { path, content }),
+            PushInput::Folder { name, files } => PushLayer::Folder(GuestFolder {
+                name,
+                files: files
+                    .into_iter()
+                    .map(|(path, content)| GuestFile { path, content })
+                    .collect(),
+            }),
+        };
+        let request = PushRequest {
+            reference: parsed.to_string(),
+            access: access(oci)?,
+            layers: vec![layer],
+            artifact_type: options.artifact_type.clone(),
+            annotations: options.annotations.clone(),
+        };
+        tracing::info!(reference = %parsed, size, "pushing");
+
+        // The guest holds the files, the packed layer and its upload
+        // buffers: about three times the input.
+        let limits = limits(store, size.saturating_mul(3) / 2);
+        let descriptor = self
+            .runtime()?
+            .push(grant(store, oci)?, limits, sent, &request)
+            .await?;
+        checked_descriptor(descriptor)
     }
 
     /// Parses the reference and finds its store, before any network call.
@@ -330,6 +384,16 @@ fn verify(
                 content: f.content,
             })
             .collect(),
+    })
+}
+
+fn checked_descriptor(descriptor: GuestDescriptor) -> Result<Descriptor, Error> {
+    check_digest_syntax(&descriptor.digest)?;
+    Ok(Descriptor {
+        media_type: descriptor.media_type,
+        digest: descriptor.digest,
+        size: descriptor.size,
+        artifact_type: descriptor.artifact_type,
     })
 }
 

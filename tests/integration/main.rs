@@ -1,6 +1,7 @@
 //! Integration tests: `artifact-store` run as a subprocess against real
-//! registries on loopback, with artifacts pushed by the ORAS Python client
-//! or crafted by a raw pusher. `scripts/setup` installs what they need.
+//! registries on loopback, with artifacts pushed by the ORAS Python client,
+//! by a raw pusher, or by `artifact-store push` itself, and read back by the
+//! ORAS Python client and skopeo. `scripts/setup` installs what they need.
 
 mod common;
 
@@ -8,7 +9,11 @@ mod auth;
 mod failures;
 mod fixtures;
 mod hostile;
+mod interop;
 mod layers;
 mod lies;
 mod pull;
+mod push;
+mod push_auth;
 mod redirect;
+mod whiteout;

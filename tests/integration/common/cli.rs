@@ -13,6 +13,28 @@ use super::process::{self, Output};
 /// only, so tests running in parallel never see each other's.
 pub const PASSWORD_ENV: &str = "ARTIFACT_STORE_TEST_PASSWORD";
 
+/// Every error name the CLI reports, as the README lists them: for
+/// failures whose exact name the contract leaves open.
+pub const ERROR_NAMES: &[&str] = &[
+    "FailedToConnectToArtifactStore",
+    "TooLargeArtifacts",
+    "InvalidReference",
+    "ArtifactNotFound",
+    "Unauthorized",
+    "Forbidden",
+    "DigestMismatch",
+    "InvalidManifest",
+    "InvalidContent",
+    "PreconditionFailed",
+    "Timeout",
+    "RequestDenied",
+    "InvalidConfiguration",
+    "InvalidInput",
+    "OutputError",
+    "ProviderFailed",
+    "StoreError",
+];
+
 /// A pull of a few files takes well under a second; the first run of a
 /// debug build also compiles the component, which takes longer.
 const CLI_TIMEOUT: Duration = Duration::from_secs(180);
@@ -96,12 +118,31 @@ impl Config {
     /// `artifact-store --config <this> <args>`, with `password` (if any) in
     /// [`PASSWORD_ENV`].
     pub fn run(&self, args: &[&str], password: Option<&str>) -> Run {
+        self.command(args, password).run()
+    }
+
+    /// As [`Config::run`], with `dir` as the working folder: push takes the
+    /// layer titles from its PATH as given, so tests push relative paths.
+    pub fn run_in(&self, dir: &Path, args: &[&str], password: Option<&str>) -> Run {
+        let mut command = self.command(args, password);
+        command.0.current_dir(dir);
+        command.run()
+    }
+
+    /// `push <path> <reference> <extra>` from `dir`, without a password.
+    pub fn push(&self, dir: &Path, path: &str, reference: &str, extra: &[&str]) -> Run {
+        let mut args = vec!["push", path, reference];
+        args.extend_from_slice(extra);
+        self.run_in(dir, &args, None)
+    }
+
+    fn command(&self, args: &[&str], password: Option<&str>) -> CliCommand {
         let mut command = artifact_store();
         command.arg("--config").arg(self.path()).args(args);
         if let Some(password) = password {
             command.env(PASSWORD_ENV, password);
         }
-        Run::from(process::run(command, CLI_TIMEOUT))
+        CliCommand(command)
     }
 
     /// `pull <reference> --output <output> <extra>`.
@@ -110,6 +151,15 @@ impl Config {
         let mut args = vec!["pull", reference, "--output", output];
         args.extend_from_slice(extra);
         self.run(&args, None)
+    }
+}
+
+/// A CLI invocation not yet started.
+struct CliCommand(Command);
+
+impl CliCommand {
+    fn run(self) -> Run {
+        Run::from(process::run(self.0, CLI_TIMEOUT))
     }
 }
 
@@ -168,9 +218,15 @@ impl Run {
     /// exit, and stderr's last line starts with `<name>: `). Returns that
     /// line.
     pub fn failure(&self, name: &str) -> String {
+        self.failure_one_of(&[name]).1
+    }
+
+    /// Asserts that the run failed with one of `names`; returns the name
+    /// and stderr's last line.
+    pub fn failure_one_of(&self, names: &[&str]) -> (String, String) {
         assert!(
             !self.output.status.success(),
-            "expected {name}, but artifact-store succeeded; stdout:\n{}",
+            "expected one of {names:?}, but artifact-store succeeded; stdout:\n{}",
             self.output.stdout
         );
         let last = self
@@ -180,14 +236,19 @@ impl Run {
             .rev()
             .find(|line| !line.trim().is_empty())
             .unwrap_or_default();
-        assert!(
-            last.starts_with(&format!("{name}: ")),
-            "expected the last stderr line to start with `{name}: `; stderr:\n{}",
-            self.output.stderr
-        );
+        let Some(name) = names
+            .iter()
+            .find(|name| last.starts_with(&format!("{name}: ")))
+        else {
+            panic!(
+                "expected the last stderr line to start with one of {names:?} and `: `; \
+                 stderr:\n{}",
+                self.output.stderr
+            );
+        };
         // Shown with `--nocapture`, to read what users would see.
         eprintln!("artifact-store said: {last}");
-        last.to_owned()
+        ((*name).to_owned(), last.to_owned())
     }
 }
 

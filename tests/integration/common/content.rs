@@ -59,6 +59,50 @@ pub fn templates() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+/// The template collection as it lies under a folder named `folder`:
+/// `<folder>/<path>` to bytes.
+pub fn templates_under(folder: &str) -> BTreeMap<String, Vec<u8>> {
+    templates()
+        .into_iter()
+        .map(|(path, bytes)| (format!("{folder}/{path}"), bytes))
+        .collect()
+}
+
+/// `len` bytes that do not compress, the same for the same `seed`
+/// (xorshift64*), so a large blob cannot shrink in transit.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        out.extend_from_slice(&state.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// What a push starts from: a temporary folder holding `config.json` (the
+/// de-identification config) and `templates/` (the Liquid templates).
+pub struct Source {
+    dir: tempfile::TempDir,
+}
+
+impl Source {
+    pub fn new() -> Source {
+        let dir = tempfile::tempdir().expect("source dir");
+        fs::write(dir.path().join("config.json"), DEID_CONFIG).expect("write config");
+        write_files(&dir.path().join("templates"), &templates());
+        Source { dir }
+    }
+
+    /// The folder to push from: PATHs are relative to it.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
 /// Writes `files` under `dir`, creating folders as needed.
 pub fn write_files(dir: &Path, files: &[(&str, Vec<u8>)]) {
     for (path, bytes) in files {
@@ -175,6 +219,48 @@ fn raw_field(field: &mut [u8], value: &str) {
     assert!(value.len() < field.len(), "tar name too long: {value}");
     field.fill(0);
     field[..value.len()].copy_from_slice(value.as_bytes());
+}
+
+/// One entry of an archive, as [`list_tar`] reads it.
+#[derive(Debug)]
+pub struct Listed {
+    pub path: String,
+    pub kind: tar::EntryType,
+    pub mtime: u64,
+    pub uid: u64,
+    pub gid: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// Every entry of the uncompressed tar `bytes`, in archive order.
+pub fn list_tar(bytes: &[u8]) -> Vec<Listed> {
+    let mut archive = tar::Archive::new(bytes);
+    let mut out = Vec::new();
+    for entry in archive.entries().expect("tar entries") {
+        let mut entry = entry.expect("tar entry");
+        let header = entry.header().clone();
+        let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).expect("tar entry data");
+        out.push(Listed {
+            path,
+            kind: header.entry_type(),
+            mtime: header.mtime().expect("tar mtime"),
+            uid: header.uid().expect("tar uid"),
+            gid: header.gid().expect("tar gid"),
+            bytes: data,
+        });
+    }
+    out
+}
+
+/// `bytes` gunzipped.
+pub fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .expect("gunzip");
+    out
 }
 
 /// `bytes` gzip-compressed, as a raw stream (not a tar).

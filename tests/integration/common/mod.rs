@@ -1,6 +1,7 @@
 //! Fixtures shared by the integration tests: real registries on loopback,
-//! an in-process token server and misbehaving registry, pushers, and the
-//! CLI runner. Every server and child process stops when its value drops.
+//! an in-process token server, misbehaving registry and lying proxy,
+//! pushers, skopeo, a raw reader of what registries serve, and the CLI
+//! runner. Every server and child process stops when its value drops.
 
 // Each test module uses a different part of the fixtures.
 #![allow(dead_code)]
@@ -9,8 +10,11 @@ pub mod bad_registry;
 pub mod cli;
 pub mod content;
 pub mod http;
+pub mod inspect;
 pub mod process;
+pub mod proxy;
 pub mod push;
 pub mod registry;
 pub mod serve;
+pub mod skopeo;
 pub mod token;

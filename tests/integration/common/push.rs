@@ -18,8 +18,18 @@ const ORAS_TIMEOUT: Duration = Duration::from_secs(60);
 /// OCI media types used by the crafted manifests.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+pub const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const LAYER_TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const TITLE: &str = "org.opencontainers.image.title";
+/// The ORAS folder annotations: unpack the layer, and the digest of the
+/// uncompressed tar.
+pub const UNPACK: &str = "io.deis.oras.content.unpack";
+pub const CONTENT_DIGEST: &str = "io.deis.oras.content.digest";
+/// The `artifactType` of a push without `--artifact-type`.
+pub const DEFAULT_ARTIFACT_TYPE: &str = "application/vnd.unknown.artifact.v1";
+/// `sha256:` of `{}`, the empty config every artifact names.
+pub const EMPTY_CONFIG_DIGEST: &str =
+    "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 
 /// `sha256:<hex>` of `bytes`.
 pub fn sha256(bytes: &[u8]) -> String {
@@ -55,6 +65,20 @@ pub fn oras_push(authority: &str, target: &str, paths: &[&Path], login: Option<L
         "ORAS push printed no digest: {output:?}"
     );
     digest
+}
+
+/// Pulls `<authority>/<target>` into `output` with the ORAS Python client
+/// over plain HTTP, and returns the paths it reports writing.
+pub fn oras_pull(
+    authority: &str,
+    target: &str,
+    output: &Path,
+    login: Option<Login>,
+) -> Vec<String> {
+    let mut command = oras_command("pull", authority, target, login);
+    command.arg("--output").arg(output);
+    let output = expect_success(process::run(command, ORAS_TIMEOUT));
+    output.stdout.lines().map(str::to_owned).collect()
 }
 
 fn oras_command(verb: &str, authority: &str, target: &str, login: Option<Login>) -> Command {

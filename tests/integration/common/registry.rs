@@ -39,6 +39,22 @@ pub struct Registry {
     dir: TempDir,
 }
 
+/// One line of the registry's access log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    /// The request target: path and query.
+    pub target: String,
+    pub status: u16,
+}
+
+impl Request {
+    /// The path without the query.
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or_default()
+    }
+}
+
 impl Registry {
     /// A registry that anyone may push to and pull from.
     pub fn anonymous() -> Registry {
@@ -58,7 +74,7 @@ impl Registry {
             let authority = format!("127.0.0.1:{}", free_port());
             let yaml = format!(
                 "version: 0.1\n\
-                 log:\n  level: error\n  accesslog:\n    disabled: true\n\
+                 log:\n  level: error\n  accesslog:\n    disabled: false\n\
                  storage:\n  filesystem:\n    rootdirectory: {}\n\
                  http:\n  addr: {authority}\n{auth_yaml}",
                 dir.path().join("storage").display(),
@@ -103,6 +119,32 @@ impl Registry {
         format!("http://{}", self.authority)
     }
 
+    /// Every request the registry has answered so far, oldest first, read
+    /// from its access log (Apache combined format on stdout).
+    pub fn requests(&self) -> Vec<Request> {
+        let log = fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default();
+        log.lines().filter_map(parse_access_line).collect()
+    }
+
+    /// How many uploads of a blob to `repository` were started
+    /// (`POST /v2/<repository>/blobs/uploads/`).
+    pub fn uploads_started(&self, repository: &str) -> usize {
+        let path = format!("/v2/{repository}/blobs/uploads/");
+        self.requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path() == path)
+            .count()
+    }
+
+    /// Requests that could have changed what the registry holds: any
+    /// `POST`, `PUT`, `PATCH` or `DELETE`.
+    pub fn writes(&self) -> Vec<Request> {
+        self.requests()
+            .into_iter()
+            .filter(|r| matches!(r.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE"))
+            .collect()
+    }
+
     /// Where the filesystem driver keeps a blob's bytes.
     pub fn blob_path(&self, digest: &str) -> PathBuf {
         let hex = digest.strip_prefix("sha256:").expect("sha256 digest");
@@ -141,6 +183,23 @@ fn wait_ready(child: &mut Child, authority: &str, log: &Path) -> Result<(), Stri
         }
         thread::sleep(POLL);
     }
+}
+
+/// `127.0.0.1 - - [date] "PUT /v2/a/manifests/v1 HTTP/1.1" 201 0 "" "ua"`
+/// into its method, target and status; `None` for any other line (the
+/// registry's own error log shares the file).
+fn parse_access_line(line: &str) -> Option<Request> {
+    let (_, rest) = line.split_once("] \"")?;
+    let (request, rest) = rest.split_once('"')?;
+    let mut parts = request.split(' ');
+    let method = parts.next()?.to_owned();
+    let target = parts.next()?.to_owned();
+    let status = rest.split_whitespace().next()?.parse().ok()?;
+    Some(Request {
+        method,
+        target,
+        status,
+    })
 }
 
 /// The `auth:` section of the registry config, writing any file it names.

@@ -9,7 +9,7 @@
 //! which must chain to the registry's `rootcertbundle` (it is that bundle).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{RawQuery, State};
@@ -37,6 +37,20 @@ pub enum Reply {
     AccessTokenOnly,
 }
 
+/// Which actions a token grants, whatever the client asked for.
+#[derive(Clone, Copy, Debug)]
+pub enum Grant {
+    /// The `pull` and `push` actions asked for.
+    Asked,
+    /// Only `pull`, even when `push` is asked for: a reader's account.
+    PullOnly,
+    /// Both `pull` and `push` on every repository asked about, even when
+    /// only `pull` is asked for, as token services that grant what the user
+    /// may do answer. The ORAS Python client needs this to push: it keeps
+    /// the first (pull-only) token it got.
+    Everything,
+}
+
 struct Signer {
     key: EcdsaKeyPair,
     cert_der: Vec<u8>,
@@ -48,8 +62,11 @@ struct State_ {
     username: String,
     password: String,
     reply: Reply,
+    grant: Grant,
     issued: AtomicU64,
     requests: AtomicU64,
+    /// Every `scope` asked for, in order.
+    scopes: Mutex<Vec<String>>,
 }
 
 /// A running token server with one user. Dropping it stops the server.
@@ -65,7 +82,13 @@ impl TokenServer {
     /// The `issuer` the registry is configured with and expects in `iss`.
     pub const ISSUER: &'static str = "artifact-store-test-token-server";
 
+    /// A server granting the actions asked for.
     pub fn start(username: &str, password: &str, reply: Reply) -> TokenServer {
+        TokenServer::granting(username, password, reply, Grant::Asked)
+    }
+
+    /// A server whose tokens grant what `grant` says.
+    pub fn granting(username: &str, password: &str, reply: Reply, grant: Grant) -> TokenServer {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key pair");
         let params =
             rcgen::CertificateParams::new(vec!["token.test".to_owned()]).expect("cert params");
@@ -87,8 +110,10 @@ impl TokenServer {
             username: username.to_owned(),
             password: password.to_owned(),
             reply,
+            grant,
             issued: AtomicU64::new(0),
             requests: AtomicU64::new(0),
+            scopes: Mutex::new(Vec::new()),
         });
         let app = Router::new()
             .route("/token", get(token))
@@ -114,6 +139,11 @@ impl TokenServer {
     /// How many requests reached `/token`, granted or not.
     pub fn requests(&self) -> u64 {
         self.state.requests.load(Ordering::SeqCst)
+    }
+
+    /// Every `scope` parameter asked for so far, in order.
+    pub fn scopes(&self) -> Vec<String> {
+        self.state.scopes.lock().expect("scopes lock").clone()
     }
 
     /// A token granting `pull,push` on `repository`, minted directly, for
@@ -195,7 +225,7 @@ impl State_ {
 }
 
 /// `GET /token?service=...&scope=...`: checks the Basic credentials and
-/// grants every `pull`/`push` action asked for. No or wrong credentials get
+/// grants the actions the server's [`Grant`] allows. No or wrong credentials get
 /// 401, as a registry's token service answers.
 async fn token(
     State(state): State<Arc<State_>>,
@@ -219,7 +249,18 @@ async fn token(
             "service" => service_ok = value == TokenServer::SERVICE,
             // A client may ask for several scopes, in several parameters or
             // space-separated in one.
-            "scope" => access.extend(value.split(' ').filter_map(parse_scope)),
+            "scope" => {
+                state
+                    .scopes
+                    .lock()
+                    .expect("scopes lock")
+                    .push(value.clone());
+                access.extend(
+                    value
+                        .split(' ')
+                        .filter_map(|scope| parse_scope(scope, state.grant)),
+                );
+            }
             _ => {}
         }
     }
@@ -246,16 +287,18 @@ async fn token(
         .into_response()
 }
 
-/// `repository:deid/config:pull,push` into its parts, keeping only the
-/// actions this server grants.
-fn parse_scope(scope: &str) -> Option<Access> {
+/// `repository:deid/config:pull,push` into its parts, with the actions
+/// `grant` allows.
+fn parse_scope(scope: &str, grant: Grant) -> Option<Access> {
     let (kind, rest) = scope.split_once(':')?;
     let (name, actions) = rest.rsplit_once(':')?;
-    let actions = actions
-        .split(',')
-        .filter(|a| matches!(*a, "pull" | "push"))
-        .map(str::to_owned)
-        .collect();
+    let asked = actions.split(',');
+    let actions = match grant {
+        Grant::Asked => asked.filter(|a| matches!(*a, "pull" | "push")).collect(),
+        Grant::PullOnly => asked.filter(|a| *a == "pull").collect(),
+        Grant::Everything => vec!["pull", "push"],
+    };
+    let actions = actions.into_iter().map(str::to_owned).collect();
     Some(Access {
         kind: kind.to_owned(),
         name: name.to_owned(),
