@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use artifact_store::{
-    input, output, Artifact, ArtifactStore, Config, Error, ErrorKind, PullOptions, PushOptions,
+    input, output, Artifact, ArtifactStore, Config, Descriptor, Error, ErrorKind, PullOptions,
+    PushOptions,
 };
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -153,36 +154,30 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 .push(input, &reference, &options, Arc::default())
                 .await;
             progress.finish();
-            let descriptor = result?;
-            if json {
-                let value = json!({
-                    "reference": reference,
-                    "mediaType": descriptor.media_type,
-                    "digest": descriptor.digest,
-                    "size": descriptor.size,
-                    "artifactType": descriptor.artifact_type,
-                });
-                println!("{value}");
-            } else {
-                println!("{}", descriptor.digest);
-            }
+            print_descriptor(&reference, &result?, json);
         }
         Command::Resolve { reference, json } => {
             let descriptor = store.resolve(&reference).await?;
-            if json {
-                let value = json!({
-                    "mediaType": descriptor.media_type,
-                    "digest": descriptor.digest,
-                    "size": descriptor.size,
-                    "artifactType": descriptor.artifact_type,
-                });
-                println!("{value}");
-            } else {
-                println!("{}", descriptor.digest);
-            }
+            print_descriptor(&reference, &descriptor, json);
         }
     }
     Ok(())
+}
+
+/// The digest alone, or with `--json` the whole descriptor.
+fn print_descriptor(reference: &str, descriptor: &Descriptor, json: bool) {
+    if json {
+        let value = json!({
+            "reference": reference,
+            "mediaType": descriptor.media_type,
+            "digest": descriptor.digest,
+            "size": descriptor.size,
+            "artifactType": descriptor.artifact_type,
+        });
+        println!("{value}");
+    } else {
+        println!("{}", descriptor.digest);
+    }
 }
 
 fn print_pulled(artifact: &Artifact, output: &Path, elapsed: Duration, json: bool) {
