@@ -1,6 +1,7 @@
-//! Builds the first-party provider component for `wasm32-wasip2` and puts it
-//! in `OUT_DIR`, so that an ordinary `cargo build` of the host embeds a
-//! component built from the sources beside it. No prebuilt `.wasm` is kept
+//! Builds the first-party components for `wasm32-wasip2`, the registry
+//! provider (`guest/`) and the OCI layout store (`layout/`), and puts them
+//! in `OUT_DIR`, so that an ordinary `cargo build` of the host embeds
+//! components built from the sources beside it. No prebuilt `.wasm` is kept
 //! in the repository.
 //!
 //! The guest is built by a nested `cargo` into its own target directory
@@ -12,61 +13,90 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const GUEST_PACKAGE: &str = "artifact-store-provider";
+/// The component packages, the file each becomes in `OUT_DIR`, and the
+/// variable that can point at a prebuilt one instead.
+const COMPONENTS: &[(&str, &str, &str)] = &[
+    (
+        "artifact-store-provider",
+        "provider.wasm",
+        "ARTIFACT_STORE_GUEST_WASM",
+    ),
+    (
+        "artifact-store-layout",
+        "layout.wasm",
+        "ARTIFACT_STORE_LAYOUT_WASM",
+    ),
+];
 const GUEST_TARGET: &str = "wasm32-wasip2";
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_path_buf();
-    let out = PathBuf::from(env::var_os("OUT_DIR").unwrap()).join("provider.wasm");
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap());
 
-    for watched in [
+    let watched = [
         "guest/src",
         "guest/Cargo.toml",
+        "layout/src",
+        "layout/Cargo.toml",
         "core/src",
         "core/Cargo.toml",
         "wit",
-    ] {
-        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    ];
+    for path in watched {
+        println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
-    println!("cargo:rerun-if-env-changed=ARTIFACT_STORE_GUEST_WASM");
 
-    // An escape hatch for packagers who build the component separately.
-    if let Some(prebuilt) = env::var_os("ARTIFACT_STORE_GUEST_WASM") {
-        copy(Path::new(&prebuilt), &out);
+    // Packagers who build the components separately can name them.
+    let mut to_build = Vec::new();
+    for (package, file, variable) in COMPONENTS {
+        println!("cargo:rerun-if-env-changed={variable}");
+        match env::var_os(variable) {
+            Some(prebuilt) => copy(Path::new(&prebuilt), &out_dir.join(file)),
+            None => to_build.push((*package, *file)),
+        }
+    }
+    if to_build.is_empty() {
         return;
     }
 
     let target_dir = root.join("target").join("guest");
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    command
         .current_dir(&root)
-        .args(["build", "--release", "--locked", "-p", GUEST_PACKAGE])
+        .args(["build", "--release", "--locked"])
         .args(["--target", GUEST_TARGET])
         .arg("--target-dir")
         .arg(&target_dir)
         // The outer build's flags and wrappers (clippy-driver among them)
-        // are meant for the host, not for the guest.
+        // are meant for the host, not for the components.
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("RUSTFLAGS")
         .env_remove("RUSTC_WRAPPER")
         .env_remove("RUSTC_WORKSPACE_WRAPPER")
         .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_BUILD_TARGET");
+    for (package, _) in &to_build {
+        command.args(["-p", package]);
+    }
+    let status = command
         .status()
-        .expect("failed to run cargo for the guest component");
+        .expect("failed to run cargo for the components");
     if !status.success() {
         panic!(
-            "building the guest component failed; if the target is missing, \
+            "building the components failed; if the target is missing, \
              run `rustup target add {GUEST_TARGET}` (scripts/setup does)"
         );
     }
 
-    let built = target_dir
-        .join(GUEST_TARGET)
-        .join("release")
-        .join(format!("{}.wasm", GUEST_PACKAGE.replace('-', "_")));
-    copy(&built, &out);
+    for (package, file) in to_build {
+        let built = target_dir
+            .join(GUEST_TARGET)
+            .join("release")
+            .join(format!("{}.wasm", package.replace('-', "_")));
+        copy(&built, &out_dir.join(file));
+    }
 }
 
 fn copy(from: &Path, to: &Path) {

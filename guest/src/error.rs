@@ -3,7 +3,10 @@
 //! Modules speak this type so they stay free of generated bindings and can
 //! be tested natively; `lib.rs` converts it at the export boundary.
 
+use std::convert::Infallible;
 use std::fmt;
+
+use artifact_store_core::ContentError;
 
 /// Why a call failed. Each message names the part at fault and never holds
 /// a credential, a token or a URL query (pre-signed URLs carry secrets there).
@@ -69,5 +72,25 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// Content errors from the shared code keep their case; a failure of the
+/// byte source is already one of ours.
+impl<S: Into<Error>> From<ContentError<S>> for Error {
+    fn from(e: ContentError<S>) -> Self {
+        match e {
+            ContentError::TooLarge(m) => Error::TooLarge(m),
+            ContentError::DigestMismatch(m) => Error::DigestMismatch(m),
+            ContentError::InvalidManifest(m) => Error::InvalidManifest(m),
+            ContentError::InvalidContent(m) => Error::InvalidContent(m),
+            ContentError::Source(e) => e.into(),
+        }
+    }
+}
+
+impl From<Infallible> for Error {
+    fn from(never: Infallible) -> Self {
+        match never {}
+    }
+}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

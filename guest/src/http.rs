@@ -19,9 +19,10 @@ use wasi::http::types::{
 };
 use wasi::io::streams::{InputStream, OutputStream, StreamError};
 
+use artifact_store_core::verify::ChunkSource;
+
 use crate::error::{Error, Result};
 use crate::url::Url;
-use crate::verify::ChunkSource;
 
 /// The most redirects followed in a row, as browsers and ORAS do.
 pub const MAX_REDIRECTS: usize = 5;
@@ -231,6 +232,8 @@ struct BodyParts {
 }
 
 impl ChunkSource for Body {
+    type Error = Error;
+
     fn next_chunk(&mut self) -> Result<Option<Vec<u8>>> {
         if self.parts.is_none() {
             let body = self

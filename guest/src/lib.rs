@@ -8,14 +8,11 @@
 mod auth;
 mod error;
 mod http;
-mod layers;
 mod manifest;
-mod pack;
 mod pull;
 mod push;
 mod registry;
 mod url;
-mod verify;
 
 mod bindings {
     wit_bindgen::generate!({
@@ -45,11 +42,13 @@ mod bindings {
 use bindings::artifact_store::provider::types as wit;
 use bindings::exports::artifact_store::provider::provider::Guest;
 
+use artifact_store_core::layers::File;
+use artifact_store_core::pack::{Contents, Layer};
+
 use crate::auth::Credentials;
 use crate::error::Error;
-use crate::layers::File;
 use crate::pull::{Access, ManifestDescriptor};
-use crate::push::{Layer, PushRequest};
+use crate::push::PushRequest;
 
 /// The exported implementation.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
@@ -90,9 +89,11 @@ impl Guest for Provider {
             .collect();
         let request = PushRequest {
             reference: request.reference,
-            layers,
-            artifact_type: request.artifact_type,
-            annotations: request.annotations,
+            contents: Contents {
+                layers,
+                artifact_type: request.artifact_type,
+                annotations: request.annotations,
+            },
         };
         Ok(push::push(request, &access)?.into())
     }

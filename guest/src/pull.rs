@@ -1,12 +1,13 @@
 //! The two operations: fetch an artifact, and resolve a reference.
 
-use artifact_store_core::{is_sha256_digest, Reference};
+use artifact_store_core::layers::{self, File, FileSet};
+pub use artifact_store_core::manifest::ManifestDescriptor;
+use artifact_store_core::manifest::{Manifest, MAX_MANIFEST_SIZE};
+use artifact_store_core::{is_sha256_digest, ContentError, Reference};
 
 use crate::auth::Credentials;
 use crate::error::{Error, Result};
-use crate::layers::{self, File, FileSet};
-use crate::manifest::Manifest;
-use crate::registry::{FetchedManifest, Registry, MAX_MANIFEST_SIZE};
+use crate::registry::{FetchedManifest, Registry};
 
 /// How many indexes may stand between a reference and its image manifest.
 /// An index of indexes exists in the wild (nested platform lists); deeper
@@ -18,15 +19,6 @@ const MAX_INDEX_DEPTH: usize = 2;
 pub struct Access {
     pub plain_http: bool,
     pub credentials: Credentials,
-}
-
-/// The WIT descriptor of a manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ManifestDescriptor {
-    pub media_type: String,
-    pub digest: String,
-    pub size: u64,
-    pub artifact_type: Option<String>,
 }
 
 /// A fetched, verified artifact.
@@ -117,11 +109,11 @@ pub fn fetch(reference: &str, access: &Access, max_size: u64) -> Result<Pulled> 
             Ok(()) => blob.finish()?,
             // Corrupt bytes explain an unreadable archive better than the
             // archive reader does: check the digest before reporting it.
-            Err(e @ Error::InvalidContent(_)) => {
+            Err(e @ ContentError::InvalidContent(_)) => {
                 blob.finish()?;
-                return Err(e);
+                return Err(e.into());
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     }
 

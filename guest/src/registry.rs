@@ -9,19 +9,16 @@
 use std::ops::Range;
 use std::rc::Rc;
 
-use artifact_store_core::{is_sha256_digest, parse_challenges, Reference};
+use artifact_store_core::manifest::{Manifest, MAX_MANIFEST_SIZE};
+pub use artifact_store_core::pack::Blob;
+use artifact_store_core::verify::VerifyingReader;
+use artifact_store_core::{digest_of, is_sha256_digest, parse_challenges, Reference};
 
 use crate::auth::{Actions, Credentials, Session};
 use crate::error::{Error, Result};
 use crate::http::{self, Body, Method, Payload, ReadCapped, Request, Response};
-use crate::manifest::{self, ErrorEnvelope, Manifest};
+use crate::manifest::{self, ErrorEnvelope};
 use crate::url::Url;
-use crate::verify::{digest_of, VerifyingReader};
-
-/// The largest manifest accepted, as most registries cap them (distribution
-/// and ACR at 4 MiB). Bigger ones are refused before being read, or before
-/// being pushed.
-pub const MAX_MANIFEST_SIZE: u64 = 4 << 20;
 
 /// How much of an error response is read for its JSON envelope.
 const MAX_ERROR_BODY: u64 = 64 << 10;
@@ -61,13 +58,6 @@ pub struct ManifestHead {
     pub digest: String,
     pub media_type: String,
     pub size: u64,
-}
-
-/// A blob to push: its bytes and their digest.
-#[derive(Debug, Clone)]
-pub struct Blob {
-    pub digest: String,
-    pub bytes: Rc<Vec<u8>>,
 }
 
 /// A client for one repository, for the length of one call.

@@ -81,7 +81,23 @@ pub struct Store {
 pub enum StoreKind {
     /// An OCI distribution registry, such as Azure Container Registry.
     Oci(OciStore),
+    /// An OCI image layout in a folder, served by the layout component.
+    Layout(LayoutStore),
 }
+
+/// A store kept as an OCI image layout on disk.
+#[derive(Debug, Clone)]
+pub struct LayoutStore {
+    /// What references call it: `<name>/<repository>:<tag>`.
+    pub name: String,
+    /// The layout folder (holding `oci-layout` and `index.json`).
+    pub path: PathBuf,
+    /// Whether `push` may write to the folder. Pulls never can.
+    pub writable: bool,
+}
+
+/// The name of the layout store built into the binary.
+pub const DEFAULT_STORE: &str = "default";
 
 /// An OCI registry store.
 #[derive(Debug, Clone)]
@@ -255,6 +271,14 @@ impl Config {
         })
     }
 
+    /// The layout store of that name.
+    pub fn layout_store(&self, name: &str) -> Option<(&Store, &LayoutStore)> {
+        self.stores.iter().find_map(|store| match &store.kind {
+            StoreKind::Layout(layout) if layout.name == name => Some((store, layout)),
+            _ => None,
+        })
+    }
+
     /// The size limit of an operation.
     pub fn max_size(&self, operation: &str) -> Result<u64, Error> {
         self.operations.get(operation).copied().ok_or_else(|| {
@@ -291,6 +315,7 @@ impl Store {
     pub fn key(&self) -> &str {
         match &self.kind {
             StoreKind::Oci(oci) => &oci.registry,
+            StoreKind::Layout(layout) => &layout.name,
         }
     }
 }
@@ -403,6 +428,9 @@ struct RawStore {
     #[serde(default)]
     allow_hosts: Vec<String>,
     timeout: Option<String>,
+    name: Option<String>,
+    path: Option<PathBuf>,
+    writable: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -444,9 +472,11 @@ impl RawStore {
 
         let kind = match self.kind.as_str() {
             "oci" => StoreKind::Oci(self.check_oci()?),
+            "oci-layout" => StoreKind::Layout(self.check_layout()?),
             other => {
                 return Err(format!(
-                    "kind {other:?} is not a store kind this version knows; use \"oci\""
+                    "kind {other:?} is not a store kind this version knows; \
+                     use \"oci\" or \"oci-layout\""
                 ))
             }
         };
@@ -457,7 +487,55 @@ impl RawStore {
         })
     }
 
+    fn check_layout(self) -> Result<LayoutStore, String> {
+        let only_oci = [
+            ("registry", self.registry.is_some()),
+            ("plain-http", self.plain_http),
+            ("username", self.username.is_some()),
+            ("password-env", self.password_env.is_some()),
+            ("password-file", self.password_file.is_some()),
+            ("token-env", self.token_env.is_some()),
+            ("token-file", self.token_file.is_some()),
+            ("allow-hosts", !self.allow_hosts.is_empty()),
+        ];
+        if let Some((key, _)) = only_oci.iter().find(|(_, set)| *set) {
+            return Err(format!("{key} does not apply to an \"oci-layout\" store"));
+        }
+        let name = self
+            .name
+            .ok_or("an \"oci-layout\" store needs name = \"<name>\" (references are <name>/<repository>:<tag>)")?;
+        let valid_name = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !valid_name {
+            return Err(format!(
+                "name {name:?} must be 1 to 64 of a-z, 0-9, - and _ (no dots or colons, \
+                 which would make it read as a registry)"
+            ));
+        }
+        let path = self
+            .path
+            .ok_or("an \"oci-layout\" store needs path = \"<folder of the layout>\"")?;
+        Ok(LayoutStore {
+            name,
+            path,
+            writable: self.writable.unwrap_or(false),
+        })
+    }
+
     fn check_oci(self) -> Result<OciStore, String> {
+        if let Some((key, _)) = [
+            ("name", self.name.is_some()),
+            ("path", self.path.is_some()),
+            ("writable", self.writable.is_some()),
+        ]
+        .iter()
+        .find(|(_, set)| *set)
+        {
+            return Err(format!("{key} does not apply to an \"oci\" store"));
+        }
         let registry = self
             .registry
             .ok_or("an \"oci\" store needs registry = \"<host>[:<port>]\"")?;
@@ -544,6 +622,37 @@ max-size = "1MiB"
         assert_eq!(config.max_size("anonymization").unwrap(), 1024 * 1024);
         assert_eq!(config.max_size("default").unwrap(), GIB);
         assert!(config.oci_store("127.0.0.1:5001").is_none());
+    }
+
+    #[test]
+    fn the_layout_example_parses() {
+        let config = Config::parse(
+            r#"
+[[store]]
+kind = "oci-layout"
+name = "local"
+path = "/srv/artifacts/layout"
+"#,
+        )
+        .unwrap();
+        let (_, layout) = config.layout_store("local").unwrap();
+        assert_eq!(layout.path, PathBuf::from("/srv/artifacts/layout"));
+        assert!(!layout.writable);
+        assert!(config.layout_store("other").is_none());
+    }
+
+    #[test]
+    fn layout_names_that_read_as_registries_are_refused() {
+        for name in ["my.store", "host:5000", "Upper", ""] {
+            let text =
+                format!("[[store]]\nkind = \"oci-layout\"\nname = \"{name}\"\npath = \"/x\"\n");
+            assert!(Config::parse(&text).is_err(), "{name}");
+        }
+        let err = Config::parse(
+            "[[store]]\nkind = \"oci-layout\"\nname = \"a\"\npath = \"/x\"\nregistry = \"r.io\"\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("does not apply"), "{err}");
     }
 
     #[test]

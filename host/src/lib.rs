@@ -9,6 +9,7 @@
 //! publishes.
 
 pub mod config;
+mod defaults;
 pub mod error;
 pub mod input;
 pub mod output;

@@ -16,7 +16,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store, UpdateDeadline};
 
 use crate::error::{Error, ErrorKind};
-use crate::sandbox::{Grant, MemoryCap, Policy, State};
+use crate::sandbox::{Grant, MemoryCap, Policy, Preopen, State};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -40,6 +40,9 @@ use bindings::ArtifactProviderPre;
 /// The first-party provider, built from `guest/` by the build script.
 pub static FIRST_PARTY_PROVIDER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/provider.wasm"));
 
+/// The OCI image layout store, built from `layout/` by the build script.
+pub static LAYOUT_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/layout.wasm"));
+
 /// How often the epoch advances. Deadlines are checked this often while
 /// guest code runs, which also lets a busy guest yield to the executor.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -48,12 +51,14 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub const CACHE_DIR_ENV: &str = "ARTIFACT_STORE_CACHE_DIR";
 
 /// Limits for one call into a component.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CallLimits {
     /// Most bytes of linear memory the instance may have.
     pub memory: usize,
     /// Longest the call may take, waiting on the network included.
     pub timeout: Duration,
+    /// The one folder the component may see, if any.
+    pub preopen: Option<Preopen>,
 }
 
 /// A compiled provider component, ready to be instantiated per call.
@@ -63,12 +68,6 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Loads the first-party provider, from the on-disk cache when it was
-    /// compiled before.
-    pub fn first_party() -> Result<Runtime, Error> {
-        Runtime::load(FIRST_PARTY_PROVIDER, cache_dir().as_deref())
-    }
-
     /// Loads a component from its bytes, compiling it or taking it from
     /// `cache` (a directory) when given.
     pub fn load(wasm: &[u8], cache: Option<&Path>) -> Result<Runtime, Error> {
@@ -157,7 +156,17 @@ impl Runtime {
         received: Arc<AtomicU64>,
         call: Call<'_>,
     ) -> Result<Answer, Error> {
-        let state = State::new(Policy::new(grant, received), MemoryCap::new(limits.memory));
+        let state = State::new(
+            Policy::new(grant, received),
+            MemoryCap::new(limits.memory),
+            limits.preopen.as_ref(),
+        )
+        .map_err(|err| {
+            Error::new(
+                ErrorKind::FailedToConnectToArtifactStore,
+                format!("cannot open the store's folder: {err}"),
+            )
+        })?;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
         // What the guest hands back (the files) is copied into the host in

@@ -17,7 +17,7 @@ use http::uri::Scheme;
 use http_body_util::BodyExt;
 use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{
     RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
 };
@@ -85,15 +85,47 @@ impl std::fmt::Display for Authority {
 /// The network a store's component is granted.
 #[derive(Debug, Clone)]
 pub struct Grant {
-    /// The store's own authority. Token realms that it names in a 401
-    /// challenge are granted as they are seen.
-    pub store: Authority,
+    /// The store's own authority, if it has one. Token realms that it names
+    /// in a 401 challenge are granted as they are seen.
+    pub store: Option<Authority>,
     /// Other authorities the configuration allows, such as redirect
     /// targets.
     pub extra: Vec<Authority>,
     /// Whether plain HTTP may be used. Without it every request must be
     /// HTTPS.
     pub plain_http: bool,
+}
+
+impl Grant {
+    /// No network at all, for stores that need none.
+    pub fn none() -> Grant {
+        Grant {
+            store: None,
+            extra: Vec::new(),
+            plain_http: false,
+        }
+    }
+
+    fn is_store(&self, authority: &Authority, https: bool) -> bool {
+        self.store
+            .as_ref()
+            .is_some_and(|store| store.admits(authority, https))
+    }
+}
+
+/// A folder the component may see, at [`Preopen::GUEST_PATH`].
+#[derive(Debug, Clone)]
+pub struct Preopen {
+    /// The folder on the host.
+    pub host: std::path::PathBuf,
+    /// Whether the component may write to it.
+    pub writable: bool,
+}
+
+impl Preopen {
+    /// Where the component sees the folder, as the `artifact-layout` world
+    /// documents.
+    pub const GUEST_PATH: &'static str = "/layout";
 }
 
 /// The request policy for one call: a [`WasiHttpHooks`] that admits only
@@ -123,7 +155,7 @@ impl Policy {
         if !https && !self.grant.plain_http {
             return false;
         }
-        if self.grant.store.admits(&authority, https)
+        if self.grant.is_store(&authority, https)
             || self.grant.extra.iter().any(|a| a.admits(&authority, https))
         {
             return true;
@@ -179,7 +211,7 @@ impl WasiHttpHooks for Policy {
         }
         tracing::debug!(method = %request.method(), %authority, path = request.uri().path(), "request");
 
-        let from_store = self.grant.store.admits(&authority, https);
+        let from_store = self.grant.is_store(&authority, https);
         let realms = Arc::clone(&self.realms);
         let received = Arc::clone(&self.received);
         let options = with_default_timeouts(options);
@@ -332,20 +364,36 @@ pub struct State {
 
 impl State {
     /// A state with an empty WASI context: no environment, arguments,
-    /// directories, sockets or name lookups; stdio goes nowhere.
-    pub fn new(policy: Policy, memory: MemoryCap) -> State {
-        let wasi = WasiCtx::builder()
+    /// sockets or name lookups; stdio goes nowhere; no directory but
+    /// `preopen` if given.
+    pub fn new(
+        policy: Policy,
+        memory: MemoryCap,
+        preopen: Option<&Preopen>,
+    ) -> std::io::Result<State> {
+        let mut builder = WasiCtx::builder();
+        builder
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
-        State {
+            .allow_ip_name_lookup(false);
+        if let Some(preopen) = preopen {
+            let perms = if preopen.writable {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
+            builder
+                .preopened_dir(&preopen.host, Preopen::GUEST_PATH, perms)
+                .map_err(|err| std::io::Error::other(format!("{err:#}")))?;
+        }
+        let wasi = builder.build();
+        Ok(State {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             policy,
             memory,
-        }
+        })
     }
 }
 
@@ -375,7 +423,7 @@ mod tests {
     fn policy(store: &str, extra: &[&str], plain_http: bool) -> Policy {
         Policy::new(
             Grant {
-                store: Authority::parse(store).unwrap(),
+                store: Authority::parse(store),
                 extra: extra.iter().map(|a| Authority::parse(a).unwrap()).collect(),
                 plain_http,
             },

@@ -7,15 +7,19 @@ use std::sync::{Arc, OnceLock};
 use artifact_store_core::Reference;
 use sha2::{Digest, Sha256};
 
-use crate::config::{Config, CredentialSource, OciStore, Store};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::{Config, CredentialSource, OciStore, Store, DEFAULT_STORE};
 use crate::error::{Error, ErrorKind};
 use crate::input::PushInput;
 use crate::output::OutputFile;
 use crate::runtime::{
-    BasicCredentials, CallLimits, Credentials, FetchRequest, GuestArtifact, GuestDescriptor,
-    GuestFile, GuestFolder, PushLayer, PushRequest, Runtime, StoreAccess,
+    cache_dir, BasicCredentials, CallLimits, Credentials, FetchRequest, GuestArtifact,
+    GuestDescriptor, GuestFile, GuestFolder, PushLayer, PushRequest, Runtime, StoreAccess,
+    FIRST_PARTY_PROVIDER, LAYOUT_COMPONENT,
 };
-use crate::sandbox::{Authority, Grant};
+use crate::sandbox::{Authority, Grant, Preopen};
 
 /// Linear memory a provider instance may use beyond twice the artifact
 /// limit (the compressed layers and the unpacked files): code, stacks,
@@ -31,7 +35,9 @@ const MEMORY_CEILING: u64 = 4 << 30;
 /// The artifacts of the registered stores.
 pub struct ArtifactStore {
     config: Config,
-    runtime: OnceLock<Result<Runtime, Error>>,
+    provider: OnceLock<Result<Runtime, Error>>,
+    layout: OnceLock<Result<Runtime, Error>>,
+    default_layout: OnceLock<Result<PathBuf, Error>>,
 }
 
 /// How to pull.
@@ -113,12 +119,14 @@ pub struct Descriptor {
 }
 
 impl ArtifactStore {
-    /// A store over the given configuration. The provider component is
-    /// loaded on first use, so that a bad reference fails without it.
+    /// A store over the given configuration. Components are loaded on
+    /// first use, so that a bad reference fails without them.
     pub fn new(config: Config) -> ArtifactStore {
         ArtifactStore {
             config,
-            runtime: OnceLock::new(),
+            provider: OnceLock::new(),
+            layout: OnceLock::new(),
+            default_layout: OnceLock::new(),
         }
     }
 
@@ -136,42 +144,36 @@ impl ArtifactStore {
         received: Arc<AtomicU64>,
     ) -> Result<Artifact, Error> {
         let max_size = self.config.max_size(&options.operation)?;
-        let (parsed, store, oci) = self.route(reference)?;
+        let route = self.route(reference)?;
         let request = FetchRequest {
-            reference: parsed.to_string(),
-            access: access(oci)?,
+            reference: route.reference.clone(),
+            access: route.access()?,
             max_size,
             if_match: options.if_match.clone(),
         };
-        tracing::info!(reference = %parsed, operation = %options.operation, max_size, "pulling");
+        tracing::info!(reference = %route.reference, operation = %options.operation, max_size, "pulling");
 
+        let limits = route.limits(max_size, false).await?;
         let artifact = self
-            .runtime()?
-            .fetch(
-                grant(store, oci)?,
-                limits(store, max_size),
-                received,
-                &request,
-            )
+            .runtime(route.component)
+            .await?
+            .fetch(route.grant()?, limits, received, &request)
             .await?;
-        verify(&parsed, max_size, artifact)
+        verify(&route, max_size, artifact)
     }
 
     /// Resolves a reference to its manifest's descriptor without pulling
     /// any layer.
     pub async fn resolve(&self, reference: &str) -> Result<Descriptor, Error> {
-        let (parsed, store, oci) = self.route(reference)?;
+        let route = self.route(reference)?;
+        let limits = route.limits(0, false).await?;
         let descriptor = self
-            .runtime()?
-            .resolve(
-                grant(store, oci)?,
-                limits(store, 0),
-                &parsed.to_string(),
-                &access(oci)?,
-            )
+            .runtime(route.component)
+            .await?
+            .resolve(route.grant()?, limits, &route.reference, &route.access()?)
             .await?;
         let descriptor = checked_descriptor(descriptor)?;
-        if let Some(pinned) = &parsed.digest {
+        if let Some(pinned) = &route.parsed.digest {
             if *pinned != descriptor.digest {
                 return Err(Error::new(
                     ErrorKind::DigestMismatch,
@@ -186,54 +188,58 @@ impl ArtifactStore {
     }
 
     /// Publishes a file or a folder read by [`crate::input::read`], and
-    /// returns the manifest's descriptor. `sent` counts the response bytes
-    /// received, for progress reports.
+    /// returns the manifest's descriptor. `received` counts the response
+    /// bytes received, for progress reports.
     pub async fn push(
         &self,
         input: PushInput,
         reference: &str,
         options: &PushOptions,
-        sent: Arc<AtomicU64>,
+        received: Arc<AtomicU64>,
     ) -> Result<Descriptor, Error> {
-        let (parsed, store, oci) = self.route(reference)?;
-        if let Some(digest) = &parsed.digest {
+        let route = self.route(reference)?;
+        if let Some(digest) = &route.parsed.digest {
             return Err(Error::new(
                 ErrorKind::InvalidReference,
-                format!("{reference} names a digest ({digest}); push to a tag, the digest is what a push produces"),
+                format!(
+                    "{reference} names a digest ({digest}); push to a tag, the digest is \
+                     what a push produces"
+                ),
             ));
         }
         let size = input.size();
-        let layer = match input {
-            PushInput::File { path, content } => PushLayer::File(GuestFile { path, content }),
-            PushInput::Folder { name, files } => PushLayer::Folder(GuestFolder {
-                name,
-                files: files
-                    .into_iter()
-                    .map(|(path, content)| GuestFile { path, content })
-                    .collect(),
-            }),
-        };
         let request = PushRequest {
-            reference: parsed.to_string(),
-            access: access(oci)?,
-            layers: vec![layer],
+            reference: route.reference.clone(),
+            access: route.access()?,
+            layers: vec![push_layer(input)],
             artifact_type: options.artifact_type.clone(),
             annotations: options.annotations.clone(),
         };
-        tracing::info!(reference = %parsed, size, "pushing");
+        tracing::info!(reference = %route.reference, size, "pushing");
 
         // The guest holds the files, the packed layer and its upload
         // buffers: about three times the input.
-        let limits = limits(store, size.saturating_mul(3) / 2);
+        let limits = route.limits(size.saturating_mul(3) / 2, true).await?;
         let descriptor = self
-            .runtime()?
-            .push(grant(store, oci)?, limits, sent, &request)
+            .runtime(route.component)
+            .await?
+            .push(route.grant()?, limits, received, &request)
             .await?;
         checked_descriptor(descriptor)
     }
 
     /// Parses the reference and finds its store, before any network call.
-    fn route(&self, reference: &str) -> Result<(Reference, &Store, &OciStore), Error> {
+    ///
+    /// A reference whose first segment is a plain name (no `.` or `:`, not
+    /// `localhost`) names a layout store; any other names a registry.
+    fn route(&self, reference: &str) -> Result<Route<'_>, Error> {
+        let reference = reference.trim();
+        if let Some((name, rest)) = reference.split_once('/') {
+            if is_store_name(name) {
+                return self.route_layout(reference, name, rest);
+            }
+        }
+
         let parsed = Reference::parse(reference)
             .map_err(|err| Error::new(ErrorKind::InvalidReference, err.to_string()))?;
         let (store, oci) = self.config.oci_store(&parsed.registry).ok_or_else(|| {
@@ -248,14 +254,216 @@ impl ArtifactStore {
                 ),
             )
         })?;
-        Ok((parsed, store, oci))
+        Ok(Route {
+            reference: parsed.to_string(),
+            parsed,
+            component: Component::Provider,
+            store: Target::Oci(store, oci),
+        })
     }
 
-    fn runtime(&self) -> Result<&Runtime, Error> {
-        self.runtime
-            .get_or_init(Runtime::first_party)
+    fn route_layout(&self, reference: &str, name: &str, rest: &str) -> Result<Route<'_>, Error> {
+        // The rest follows the registry grammar; a placeholder registry
+        // lets the same parser check it.
+        let parsed = Reference::parse(&format!("localhost/{rest}")).map_err(|err| {
+            Error::new(ErrorKind::InvalidReference, format!("{reference}: {err}"))
+        })?;
+        let target = match self.config.layout_store(name) {
+            Some((store, layout)) => Target::Layout {
+                path: LayoutPath::Configured(layout.path.clone()),
+                writable: layout.writable,
+                timeout: store.timeout,
+            },
+            None if name == DEFAULT_STORE => Target::Layout {
+                path: LayoutPath::BuiltIn(self),
+                writable: false,
+                timeout: DEFAULT_STORE_TIMEOUT,
+            },
+            None => {
+                return Err(Error::new(
+                    ErrorKind::FailedToConnectToArtifactStore,
+                    format!(
+                        "no store named {name} is registered ({}); add a [[store]] with \
+                         kind = \"oci-layout\", name = \"{name}\" and its path",
+                        self.config.describe_source()
+                    ),
+                ))
+            }
+        };
+        let canonical = parsed.to_string();
+        let canonical = canonical.strip_prefix("localhost/").unwrap_or(&canonical);
+        Ok(Route {
+            reference: format!("{name}/{canonical}"),
+            parsed,
+            component: Component::Layout,
+            store: target,
+        })
+    }
+
+    async fn runtime(&self, component: Component) -> Result<&Runtime, Error> {
+        let (cell, bytes) = match component {
+            Component::Provider => (&self.provider, FIRST_PARTY_PROVIDER),
+            Component::Layout => (&self.layout, LAYOUT_COMPONENT),
+        };
+        cell.get_or_init(|| Runtime::load(bytes, cache_dir().as_deref()))
             .as_ref()
             .map_err(Clone::clone)
+    }
+
+    /// The folder of the built-in default store, written on first use from
+    /// the artifacts compiled into the binary.
+    async fn default_layout(&self) -> Result<PathBuf, Error> {
+        if let Some(done) = self.default_layout.get() {
+            return done.clone();
+        }
+        let runtime = self.runtime(Component::Layout).await?;
+        let result = crate::defaults::materialize(runtime).await;
+        let _ = self.default_layout.set(result.clone());
+        result
+    }
+}
+
+/// Most time the built-in store may take for a call: it reads a few
+/// kilobytes from a local folder.
+const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Whether the first segment of a reference is a store name rather than a
+/// registry: registries carry a `.` or a `:`, or are `localhost`.
+fn is_store_name(segment: &str) -> bool {
+    !segment.is_empty()
+        && segment != "localhost"
+        && segment
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// Which component serves a store.
+#[derive(Debug, Clone, Copy)]
+enum Component {
+    Provider,
+    Layout,
+}
+
+/// Where a reference leads.
+struct Route<'a> {
+    /// The reference as the component receives it.
+    reference: String,
+    /// The reference parsed, for the host's own checks.
+    parsed: Reference,
+    component: Component,
+    store: Target<'a>,
+}
+
+enum Target<'a> {
+    Oci(&'a Store, &'a OciStore),
+    Layout {
+        path: LayoutPath<'a>,
+        writable: bool,
+        timeout: Duration,
+    },
+}
+
+enum LayoutPath<'a> {
+    Configured(PathBuf),
+    /// The built-in default store, materialised by its owner on first use.
+    BuiltIn(&'a ArtifactStore),
+}
+
+impl Route<'_> {
+    fn access(&self) -> Result<StoreAccess, Error> {
+        match &self.store {
+            Target::Oci(_, oci) => access(oci),
+            Target::Layout { .. } => Ok(StoreAccess {
+                plain_http: false,
+                credentials: Credentials::Anonymous,
+            }),
+        }
+    }
+
+    fn grant(&self) -> Result<Grant, Error> {
+        match &self.store {
+            Target::Oci(store, oci) => grant(store, oci),
+            Target::Layout { .. } => Ok(Grant::none()),
+        }
+    }
+
+    /// The limits of a call handling about `size` bytes; `write` asks for a
+    /// layout store's write grant, which only a store configured with
+    /// `writable = true` gives.
+    async fn limits(&self, size: u64, write: bool) -> Result<CallLimits, Error> {
+        let memory = usize::try_from(
+            size.saturating_mul(2)
+                .saturating_add(MEMORY_HEADROOM)
+                .clamp(MEMORY_FLOOR, MEMORY_CEILING),
+        )
+        .unwrap_or(usize::MAX);
+        match &self.store {
+            Target::Oci(store, _) => Ok(CallLimits {
+                memory,
+                timeout: store.timeout,
+                preopen: None,
+            }),
+            Target::Layout {
+                path,
+                writable,
+                timeout,
+            } => {
+                let host = match path {
+                    LayoutPath::Configured(path) => path.clone(),
+                    LayoutPath::BuiltIn(owner) => owner.default_layout().await?,
+                };
+                if write && !writable {
+                    let name = self.reference.split('/').next().unwrap_or_default();
+                    let message = match path {
+                        LayoutPath::BuiltIn(_) => format!(
+                            "the built-in store {name} is read-only; push to a layout store \
+                             of your own ([[store]] with kind = \"oci-layout\" and \
+                             writable = true)"
+                        ),
+                        LayoutPath::Configured(_) => format!(
+                            "the layout store {name} is read-only; set writable = true on \
+                             its [[store]] to allow push"
+                        ),
+                    };
+                    return Err(Error::new(ErrorKind::Forbidden, message));
+                }
+                if !host.is_dir() && !write {
+                    return Err(Error::new(
+                        ErrorKind::FailedToConnectToArtifactStore,
+                        format!("the layout folder {} does not exist", host.display()),
+                    ));
+                }
+                if write {
+                    std::fs::create_dir_all(&host).map_err(|err| {
+                        Error::new(
+                            ErrorKind::FailedToConnectToArtifactStore,
+                            format!("cannot create the layout folder {}: {err}", host.display()),
+                        )
+                    })?;
+                }
+                Ok(CallLimits {
+                    memory,
+                    timeout: *timeout,
+                    preopen: Some(Preopen {
+                        host,
+                        writable: write,
+                    }),
+                })
+            }
+        }
+    }
+}
+
+fn push_layer(input: PushInput) -> PushLayer {
+    match input {
+        PushInput::File { path, content } => PushLayer::File(GuestFile { path, content }),
+        PushInput::Folder { name, files } => PushLayer::Folder(GuestFolder {
+            name,
+            files: files
+                .into_iter()
+                .map(|(path, content)| GuestFile { path, content })
+                .collect(),
+        }),
     }
 }
 
@@ -287,7 +495,7 @@ fn grant(store: &Store, oci: &OciStore) -> Result<Grant, Error> {
         })
     };
     Ok(Grant {
-        store: parse(&oci.registry)?,
+        store: Some(parse(&oci.registry)?),
         extra: store
             .allow_hosts
             .iter()
@@ -297,25 +505,11 @@ fn grant(store: &Store, oci: &OciStore) -> Result<Grant, Error> {
     })
 }
 
-fn limits(store: &Store, max_size: u64) -> CallLimits {
-    let memory = max_size
-        .saturating_mul(2)
-        .saturating_add(MEMORY_HEADROOM)
-        .clamp(MEMORY_FLOOR, MEMORY_CEILING);
-    CallLimits {
-        memory: usize::try_from(memory).unwrap_or(usize::MAX),
-        timeout: store.timeout,
-    }
-}
-
 /// What the host checks itself rather than trusting the provider: the
 /// manifest bytes hash to the digest reported and pinned, the files fit the
 /// limit, and every path is a plain relative path given once.
-fn verify(
-    reference: &Reference,
-    max_size: u64,
-    artifact: GuestArtifact,
-) -> Result<Artifact, Error> {
+fn verify(route: &Route<'_>, max_size: u64, artifact: GuestArtifact) -> Result<Artifact, Error> {
+    let reference = &route.parsed;
     let refuse = |message: String| Error::new(ErrorKind::ProviderFailed, message);
 
     let digest = &artifact.manifest.digest;
@@ -367,7 +561,7 @@ fn verify(
     }
 
     Ok(Artifact {
-        reference: reference.to_string(),
+        reference: route.reference.clone(),
         manifest: Descriptor {
             media_type: artifact.manifest.media_type,
             digest: artifact.manifest.digest,

@@ -11,6 +11,7 @@ mod fixtures;
 mod hostile;
 mod interop;
 mod layers;
+mod layout;
 mod lies;
 mod pull;
 mod push;

@@ -2,18 +2,26 @@
 //! counted as it arrives, so that nothing is trusted or returned before its
 //! digest and size have been checked.
 
+use std::convert::Infallible;
+use std::fmt;
 use std::io::{self, BufRead, Read};
 
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use crate::content::ContentError;
 
-/// Something that yields a body in chunks: a wasi:http response body, or a
-/// byte slice in tests.
+/// Something that yields a blob in chunks: a wasi:http response body, a
+/// file, or bytes already in memory.
 pub trait ChunkSource {
+    /// Why reading failed, in the source's own terms.
+    type Error: fmt::Display;
+
     /// The next chunk, never empty; `None` at the end.
-    fn next_chunk(&mut self) -> Result<Option<Vec<u8>>>;
+    fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, Self::Error>;
 }
+
+/// What reading a blob from `S` can fail with.
+pub type VerifyError<S> = ContentError<<S as ChunkSource>::Error>;
 
 /// `sha256:` and the lowercase hex of a finished hash.
 pub fn sha256_digest(hasher: Sha256) -> String {
@@ -36,8 +44,8 @@ pub fn digest_of(bytes: &[u8]) -> String {
 /// descriptor declares the moment they arrive.
 ///
 /// Readers above it (gzip, tar) see failures as `io::Error`; the real
-/// [`Error`] is kept and handed back by [`VerifyingReader::take_failure`].
-pub struct VerifyingReader<S> {
+/// error is kept and handed back by [`VerifyingReader::take_failure`].
+pub struct VerifyingReader<S: ChunkSource> {
     source: S,
     /// What the bytes are, for messages: `blob sha256:...`.
     what: String,
@@ -48,7 +56,7 @@ pub struct VerifyingReader<S> {
     chunk: Vec<u8>,
     pos: usize,
     eof: bool,
-    failure: Option<Error>,
+    failure: Option<VerifyError<S>>,
 }
 
 impl<S: ChunkSource> VerifyingReader<S> {
@@ -68,13 +76,13 @@ impl<S: ChunkSource> VerifyingReader<S> {
     }
 
     /// The error behind the last `io::Error` this reader returned, if any.
-    pub fn take_failure(&mut self) -> Option<Error> {
+    pub fn take_failure(&mut self) -> Option<VerifyError<S>> {
         self.failure.take()
     }
 
     /// Up to `n` bytes from the current position, without consuming them.
     /// Shorter only at the end of the blob.
-    pub fn peek(&mut self, n: usize) -> Result<&[u8]> {
+    pub fn peek(&mut self, n: usize) -> Result<&[u8], VerifyError<S>> {
         while self.chunk.len() - self.pos < n && !self.eof {
             match self.pull()? {
                 Some(next) => {
@@ -91,18 +99,18 @@ impl<S: ChunkSource> VerifyingReader<S> {
 
     /// Reads what is left and checks the size and digest. On success every
     /// byte of the blob has been verified.
-    pub fn finish(mut self) -> Result<()> {
+    pub fn finish(mut self) -> Result<(), VerifyError<S>> {
         self.pos = self.chunk.len();
         while self.pull()?.is_some() {}
         if self.received != self.expected_size {
-            return Err(Error::DigestMismatch(format!(
+            return Err(ContentError::DigestMismatch(format!(
                 "{} is {} bytes long, but its descriptor says {}",
                 self.what, self.received, self.expected_size
             )));
         }
         let actual = sha256_digest(self.hasher);
         if actual != self.expected_digest {
-            return Err(Error::DigestMismatch(format!(
+            return Err(ContentError::DigestMismatch(format!(
                 "{} hashed to {actual}, not to {}",
                 self.what, self.expected_digest
             )));
@@ -111,17 +119,17 @@ impl<S: ChunkSource> VerifyingReader<S> {
     }
 
     /// Fetches, counts and hashes the next chunk.
-    fn pull(&mut self) -> Result<Option<Vec<u8>>> {
+    fn pull(&mut self) -> Result<Option<Vec<u8>>, VerifyError<S>> {
         if self.eof {
             return Ok(None);
         }
-        let Some(chunk) = self.source.next_chunk()? else {
+        let Some(chunk) = self.source.next_chunk().map_err(ContentError::Source)? else {
             self.eof = true;
             return Ok(None);
         };
         self.received += chunk.len() as u64;
         if self.received > self.expected_size {
-            return Err(Error::DigestMismatch(format!(
+            return Err(ContentError::DigestMismatch(format!(
                 "{} is longer than the {} bytes its descriptor declares",
                 self.what, self.expected_size
             )));
@@ -130,8 +138,8 @@ impl<S: ChunkSource> VerifyingReader<S> {
         Ok(Some(chunk))
     }
 
-    fn fail(&mut self, error: Error) -> io::Error {
-        let io = io::Error::other(error.message().to_owned());
+    fn fail(&mut self, error: VerifyError<S>) -> io::Error {
+        let io = io::Error::other(error.to_string());
         self.failure = Some(error);
         io
     }
@@ -170,11 +178,10 @@ impl<S: ChunkSource> BufRead for VerifyingReader<S> {
     }
 }
 
-/// Test and fallback source: fixed chunks from memory.
-#[cfg(test)]
+/// A source of fixed chunks from memory, which cannot fail.
+#[derive(Debug, Clone, Default)]
 pub struct Chunks(pub std::collections::VecDeque<Vec<u8>>);
 
-#[cfg(test)]
 impl Chunks {
     /// Splits `bytes` into chunks of `size`.
     pub fn of(bytes: &[u8], size: usize) -> Chunks {
@@ -182,9 +189,10 @@ impl Chunks {
     }
 }
 
-#[cfg(test)]
 impl ChunkSource for Chunks {
-    fn next_chunk(&mut self) -> Result<Option<Vec<u8>>> {
+    type Error = Infallible;
+
+    fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, Infallible> {
         Ok(self.0.pop_front())
     }
 }
@@ -230,7 +238,7 @@ mod tests {
     fn wrong_digest_names_both() {
         let other = digest_of(b"other");
         let r = reader(b"data", 2, &other, 4);
-        let Err(Error::DigestMismatch(m)) = r.finish() else {
+        let Err(ContentError::DigestMismatch(m)) = r.finish() else {
             panic!("expected a digest mismatch");
         };
         assert!(m.contains(&other) && m.contains(&digest_of(b"data")), "{m}");
@@ -239,7 +247,7 @@ mod tests {
     #[test]
     fn short_blob_is_a_mismatch() {
         let r = reader(b"data", 2, &digest_of(b"data"), 5);
-        assert!(matches!(r.finish(), Err(Error::DigestMismatch(_))));
+        assert!(matches!(r.finish(), Err(ContentError::DigestMismatch(_))));
     }
 
     #[test]
@@ -249,6 +257,9 @@ mod tests {
         let mut sink = Vec::new();
         assert!(r.read_to_end(&mut sink).is_err());
         assert_eq!(sink.len(), 4);
-        assert!(matches!(r.take_failure(), Some(Error::DigestMismatch(_))));
+        assert!(matches!(
+            r.take_failure(),
+            Some(ContentError::DigestMismatch(_))
+        ));
     }
 }

@@ -31,13 +31,16 @@
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read};
 
-use artifact_store_core::{is_sha256_digest, normalize_entry_path, PathErrorKind};
 use sha2::{Digest, Sha256};
 use tar::EntryType;
 
-use crate::error::{Error, Result};
+use crate::content::ContentError;
 use crate::manifest::{Descriptor, ANNOTATION_CONTENT_DIGEST, ANNOTATION_TITLE, ANNOTATION_UNPACK};
-use crate::verify::{sha256_digest, ChunkSource, VerifyingReader};
+use crate::path::{normalize_entry_path, PathError, PathErrorKind};
+use crate::reference::is_sha256_digest;
+use crate::verify::{sha256_digest, ChunkSource, VerifyError, VerifyingReader};
+
+type Result<T, E = ContentError> = std::result::Result<T, E>;
 
 /// Room for tar headers, padding and end blocks on top of the file bytes a
 /// layer may inflate to: about 1 KiB per file, so 2,000 files take 3 MiB.
@@ -121,7 +124,7 @@ impl FileSet {
     fn check_room(&self, path: &str, size: u64) -> Result<()> {
         let total = (self.total - self.size_at(path)).saturating_add(size);
         if total > self.max {
-            return Err(Error::TooLarge(format!(
+            return Err(ContentError::TooLarge(format!(
                 "the artifact unpacks to more than max-size ({} bytes): {path:?} brings it \
                  to {total} bytes",
                 self.max
@@ -215,8 +218,8 @@ fn ancestors(path: &str) -> impl Iterator<Item = &str> {
     path.match_indices('/').map(move |(i, _)| &path[..i])
 }
 
-fn both_file_and_folder(path: &str) -> Error {
-    Error::InvalidContent(format!(
+fn both_file_and_folder(path: &str) -> ContentError {
+    ContentError::InvalidContent(format!(
         "{path:?} is both a file and a folder in this artifact"
     ))
 }
@@ -255,7 +258,7 @@ pub fn unpack_layer<S: ChunkSource>(
     layer: &Descriptor,
     src: &mut VerifyingReader<S>,
     files: &mut FileSet,
-) -> Result<()> {
+) -> Result<(), VerifyError<S>> {
     files.begin_layer();
     let head = src.peek(SNIFF_LEN)?;
     let compression = sniff(head);
@@ -274,7 +277,7 @@ pub fn unpack_layer<S: ChunkSource>(
 
     // A failure below the decompressor (the network, a blob longer than
     // declared) explains the error better than what the tar reader saw.
-    result.map_err(|e| src.take_failure().unwrap_or(e))
+    result.map_err(|e| src.take_failure().unwrap_or_else(|| e.widen()))
 }
 
 fn read_file<S: ChunkSource>(
@@ -284,7 +287,7 @@ fn read_file<S: ChunkSource>(
     files: &mut FileSet,
 ) -> Result<()> {
     let path = normalize_entry_path(title).map_err(|e| {
-        Error::InvalidContent(format!("layer {} has an unusable title: {e}", layer.digest))
+        ContentError::InvalidContent(format!("layer {} has an unusable title: {e}", layer.digest))
     })?;
     files.check_room(&path, layer.size)?;
 
@@ -312,7 +315,7 @@ fn read_archive<S: ChunkSource>(
     match compression {
         Compression::Gzip => read_tar(layer, flate2::bufread::MultiGzDecoder::new(src), files),
         Compression::None => read_tar(layer, src, files),
-        Compression::Unsupported(name) => Err(Error::InvalidContent(format!(
+        Compression::Unsupported(name) => Err(ContentError::InvalidContent(format!(
             "layer {} is {name}-compressed, which is not supported; push it as tar or tar+gzip",
             layer.digest
         ))),
@@ -342,7 +345,7 @@ fn read_tar<R: Read>(layer: &Descriptor, reader: R, files: &mut FileSet) -> Resu
     if let Some(expected) = content_digest {
         let actual = sha256_digest(limited.hasher.take().expect("hashing was requested"));
         if actual != expected {
-            return Err(Error::DigestMismatch(format!(
+            return Err(ContentError::DigestMismatch(format!(
                 "layer {} unpacks to a tar with digest {actual}, but its {} annotation \
                  says {expected}",
                 layer.digest, ANNOTATION_CONTENT_DIGEST
@@ -377,14 +380,14 @@ fn add_entry<R: Read>(
 ) -> Result<()> {
     let raw = entry.path_bytes();
     let Ok(name) = std::str::from_utf8(&raw).map(str::to_owned) else {
-        return Err(Error::InvalidContent(format!(
+        return Err(ContentError::InvalidContent(format!(
             "layer {} holds an entry whose name is not UTF-8: {:?}",
             layer.digest,
             String::from_utf8_lossy(&raw)
         )));
     };
     let refuse = |why: &str| {
-        Err(Error::InvalidContent(format!(
+        Err(ContentError::InvalidContent(format!(
             "layer {} holds entry {name:?}, which {why}",
             layer.digest
         )))
@@ -455,7 +458,7 @@ fn apply_whiteout(layer: &Descriptor, name: &str, files: &mut FileSet) -> Result
     }
     let target = &base[WHITEOUT_PREFIX.len()..];
     if target.is_empty() {
-        return Err(Error::InvalidContent(format!(
+        return Err(ContentError::InvalidContent(format!(
             "layer {} holds the whiteout {name:?}, which names nothing to delete",
             layer.digest
         )));
@@ -468,15 +471,15 @@ fn apply_whiteout(layer: &Descriptor, name: &str, files: &mut FileSet) -> Result
     Ok(())
 }
 
-fn refused_path(layer: &Descriptor, e: artifact_store_core::PathError) -> Error {
-    Error::InvalidContent(format!(
+fn refused_path(layer: &Descriptor, e: PathError) -> ContentError {
+    ContentError::InvalidContent(format!(
         "layer {} holds an entry that would land outside the output folder: {e}",
         layer.digest
     ))
 }
 
-fn io_failure(layer: &Descriptor, e: io::Error) -> Error {
-    Error::InvalidContent(format!("layer {} could not be unpacked: {e}", layer.digest))
+fn io_failure(layer: &Descriptor, e: io::Error) -> ContentError {
+    ContentError::InvalidContent(format!("layer {} could not be unpacked: {e}", layer.digest))
 }
 
 /// Whether the start of a gzip stream inflates to a tar header. A short or
@@ -541,7 +544,7 @@ struct LimitReader<R> {
     cap: u64,
     read: u64,
     hasher: Option<Sha256>,
-    failure: Option<Error>,
+    failure: Option<ContentError>,
 }
 
 impl<R: Read> LimitReader<R> {
@@ -565,7 +568,7 @@ impl<R: Read> Read for LimitReader<R> {
                 "a layer inflates to more than {} bytes, more than max-size allows",
                 self.cap
             );
-            self.failure = Some(Error::TooLarge(message.clone()));
+            self.failure = Some(ContentError::TooLarge(message.clone()));
             return Err(io::Error::other(message));
         }
         if let Some(hasher) = &mut self.hasher {
@@ -730,7 +733,7 @@ mod tests {
         ];
         let e = unpack(&t, &annotations, 100).unwrap_err();
         assert!(
-            matches!(&e, Error::DigestMismatch(m) if m.contains(&wrong) && m.contains(&digest)),
+            matches!(&e, ContentError::DigestMismatch(m) if m.contains(&wrong) && m.contains(&digest)),
             "{e:?}"
         );
     }
@@ -787,7 +790,7 @@ mod tests {
         for (entry, name) in cases {
             for bytes in [tar(&[entry_clone(&entry)]), gzip(&tar(&[entry]))] {
                 match unpack(&bytes, &[], 1000) {
-                    Err(Error::InvalidContent(m)) => assert!(m.contains(name), "{m}"),
+                    Err(ContentError::InvalidContent(m)) => assert!(m.contains(name), "{m}"),
                     other => panic!("{name}: {other:?}"),
                 }
             }
@@ -808,12 +811,12 @@ mod tests {
         let t = tar(&[E::File("a", b"1"), E::File("a/b", b"2")]);
         assert!(matches!(
             unpack(&t, &[], 100),
-            Err(Error::InvalidContent(_))
+            Err(ContentError::InvalidContent(_))
         ));
         let t = tar(&[E::Dir("a"), E::File("a", b"1")]);
         assert!(matches!(
             unpack(&t, &[], 100),
-            Err(Error::InvalidContent(_))
+            Err(ContentError::InvalidContent(_))
         ));
     }
 
@@ -821,7 +824,9 @@ mod tests {
     fn declared_entry_size_over_the_limit_stops_before_reading() {
         let t = gzip(&tar(&[E::File("a", &[0; 600]), E::File("b", &[0; 600])]));
         match unpack(&t, &[], 1000) {
-            Err(Error::TooLarge(m)) => assert!(m.contains("1000") && m.contains("1200"), "{m}"),
+            Err(ContentError::TooLarge(m)) => {
+                assert!(m.contains("1000") && m.contains("1200"), "{m}")
+            }
             other => panic!("{other:?}"),
         }
         assert!(unpack(&t, &[], 1200).is_ok());
@@ -842,7 +847,7 @@ mod tests {
         ];
         assert!(matches!(
             unpack(&t, &annotations, 10),
-            Err(Error::TooLarge(_))
+            Err(ContentError::TooLarge(_))
         ));
     }
 
@@ -850,12 +855,12 @@ mod tests {
     fn single_file_over_the_limit() {
         assert!(matches!(
             unpack(b"12345", &[(TITLE, "f")], 4),
-            Err(Error::TooLarge(_))
+            Err(ContentError::TooLarge(_))
         ));
         assert!(unpack(b"12345", &[(TITLE, "f")], 5).is_ok());
         assert!(matches!(
             unpack(b"1", &[(TITLE, "f")], 0),
-            Err(Error::TooLarge(_))
+            Err(ContentError::TooLarge(_))
         ));
     }
 
@@ -863,7 +868,7 @@ mod tests {
     fn unsupported_compression_is_named() {
         let zstd = [0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0];
         match unpack(&zstd, &[], 100) {
-            Err(Error::InvalidContent(m)) => assert!(m.contains("zstd"), "{m}"),
+            Err(ContentError::InvalidContent(m)) => assert!(m.contains("zstd"), "{m}"),
             other => panic!("{other:?}"),
         }
     }
@@ -872,11 +877,11 @@ mod tests {
     fn garbage_archive_is_invalid_content() {
         assert!(matches!(
             unpack(&gzip(b"not a tar at all"), &[], 100),
-            Err(Error::InvalidContent(_))
+            Err(ContentError::InvalidContent(_))
         ));
         assert!(matches!(
             unpack(&[0x1f, 0x8b, 1, 2, 3], &[], 100),
-            Err(Error::InvalidContent(_))
+            Err(ContentError::InvalidContent(_))
         ));
     }
 
@@ -897,7 +902,7 @@ mod tests {
         let unpacked = unpack_layer(&layer, &mut src, &mut files);
         let verified = src.finish();
         assert!(unpacked.is_err() || verified.is_err());
-        assert!(matches!(verified, Err(Error::DigestMismatch(_))));
+        assert!(matches!(verified, Err(ContentError::DigestMismatch(_))));
     }
 
     #[test]
@@ -1056,7 +1061,7 @@ mod tests {
     fn hostile_whiteouts_are_refused() {
         for name in ["../.wh.x", "/.wh.etc", ".wh."] {
             match unpack(&tar(&[E::File(name, b"")]), &[], 100) {
-                Err(Error::InvalidContent(m)) => assert!(m.contains(name), "{m}"),
+                Err(ContentError::InvalidContent(m)) => assert!(m.contains(name), "{m}"),
                 other => panic!("{name}: {other:?}"),
             }
         }
