@@ -221,6 +221,16 @@ impl Config {
         })?;
         let mut config = Config::parse(&text)
             .map_err(|err| config_error(format!("{}: {}", path.display(), err.message())))?;
+        // A relative layout path means relative to the file that says it,
+        // not to wherever the command happens to run.
+        let base = path.parent().unwrap_or(Path::new(""));
+        for store in &mut config.stores {
+            if let StoreKind::Layout(layout) = &mut store.kind {
+                if layout.path.is_relative() {
+                    layout.path = base.join(&layout.path);
+                }
+            }
+        }
         config.source = Some(path.to_path_buf());
         Ok(config)
     }
@@ -639,6 +649,20 @@ path = "/srv/artifacts/layout"
         assert_eq!(layout.path, PathBuf::from("/srv/artifacts/layout"));
         assert!(!layout.writable);
         assert!(config.layout_store("other").is_none());
+    }
+
+    #[test]
+    fn relative_layout_paths_follow_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("stores.toml");
+        std::fs::write(
+            &file,
+            "[[store]]\nkind = \"oci-layout\"\nname = \"local\"\npath = \"layout\"\n",
+        )
+        .unwrap();
+        let config = Config::from_file(&file).unwrap();
+        let (_, layout) = config.layout_store("local").unwrap();
+        assert_eq!(layout.path, dir.path().join("layout"));
     }
 
     #[test]

@@ -3,22 +3,18 @@
 //! `artifact-store pull default/anonymization:latest` works with no config
 //! file and no network.
 //!
-//! On first use the artifacts are pushed, through the layout component with
-//! a write grant on a fresh folder, into an OCI image layout in the cache
-//! folder; from then on the store is read like any layout store, read-only.
-//! The folder's name carries a hash of the artifacts and of the component,
-//! so a new binary never reads an old layout.
+//! On first use in a process the artifacts are pushed, through the layout
+//! component with a write grant on a fresh private folder, into an OCI
+//! image layout; from then on the store is read like any layout store,
+//! read-only.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 use crate::error::{Error, ErrorKind};
 use crate::runtime::{
-    cache_dir, CallLimits, Credentials, GuestFile, PushLayer, PushRequest, Runtime, StoreAccess,
-    LAYOUT_COMPONENT,
+    CallLimits, Credentials, GuestFile, PushLayer, PushRequest, Runtime, StoreAccess,
 };
 use crate::sandbox::{Grant, Preopen};
 
@@ -65,43 +61,29 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Memory for the write: the artifacts are a few kilobytes.
 const WRITE_MEMORY: usize = 64 << 20;
 
-/// Returns the folder of the default store's layout, writing it first if
-/// this binary has not written it yet.
-pub async fn materialize(runtime: &Runtime) -> Result<PathBuf, Error> {
-    let base = cache_dir().unwrap_or_else(|| std::env::temp_dir().join("artifact-store"));
-    let target = base.join(format!("default-store-{}", fingerprint()));
-    if target.join("index.json").is_file() {
-        return Ok(target);
-    }
-
-    let failed = |what: &str, err: &dyn std::fmt::Display| {
-        Error::new(
-            ErrorKind::FailedToConnectToArtifactStore,
-            format!(
-                "cannot write the default store to {}: {what}: {err}",
-                base.display()
-            ),
-        )
-    };
-    std::fs::create_dir_all(&base).map_err(|err| failed("creating the folder", &err))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".default-store-")
-        .tempdir_in(&base)
-        .map_err(|err| failed("creating a folder", &err))?;
-
+/// Writes the default store's layout into a new private temporary folder
+/// (mode 0700, random name), removed when the returned value is dropped.
+///
+/// Each process writes its own: a few kilobytes through the already
+/// compiled layout component take milliseconds, and no folder another user
+/// could prepare or tamper with is ever trusted.
+pub async fn materialize(runtime: &Runtime) -> Result<tempfile::TempDir, Error> {
+    let folder = tempfile::Builder::new()
+        .prefix("artifact-store-default-")
+        .tempdir()
+        .map_err(|err| {
+            Error::new(
+                ErrorKind::FailedToConnectToArtifactStore,
+                format!(
+                    "cannot create a temporary folder for the default store in {}: {err}",
+                    std::env::temp_dir().display()
+                ),
+            )
+        })?;
     for artifact in BUILT_IN {
-        push(runtime, staging.path(), artifact).await?;
+        push(runtime, folder.path(), artifact).await?;
     }
-
-    match std::fs::rename(staging.path(), &target) {
-        Ok(()) => {
-            let _ = staging.keep();
-            Ok(target)
-        }
-        // Another process wrote the same layout first: use theirs.
-        Err(_) if target.join("index.json").is_file() => Ok(target),
-        Err(err) => Err(failed("moving it into place", &err)),
-    }
+    Ok(folder)
 }
 
 async fn push(runtime: &Runtime, folder: &Path, artifact: &BuiltIn) -> Result<(), Error> {
@@ -146,19 +128,4 @@ async fn push(runtime: &Runtime, folder: &Path, artifact: &BuiltIn) -> Result<()
         .push(Grant::none(), limits, Arc::default(), &request)
         .await?;
     Ok(())
-}
-
-/// A short hash of the built-in artifacts and of the layout component.
-fn fingerprint() -> String {
-    let mut hasher = Sha256::new();
-    for artifact in BUILT_IN {
-        hasher.update(artifact.repository.as_bytes());
-        for (path, content) in artifact.files {
-            hasher.update(path.as_bytes());
-            hasher.update((content.len() as u64).to_le_bytes());
-            hasher.update(content);
-        }
-    }
-    hasher.update(LAYOUT_COMPONENT);
-    format!("{:x}", hasher.finalize())[..16].to_owned()
 }

@@ -119,7 +119,22 @@ impl Error {
         } else {
             message
         };
-        Error { kind, message }
+        Error {
+            kind,
+            message: escape_controls(message),
+        }
+    }
+
+    /// Replaces every occurrence of each secret in the message, for
+    /// messages that quote what a store answered: a hostile store can echo
+    /// the credentials it was sent.
+    pub fn redact(mut self, secrets: &[String]) -> Error {
+        for secret in secrets.iter().filter(|s| s.len() >= 4) {
+            if self.message.contains(secret.as_str()) {
+                self.message = self.message.replace(secret.as_str(), "[redacted]");
+            }
+        }
+        self
     }
 
     /// The failure's kind.
@@ -133,6 +148,27 @@ impl Error {
     }
 }
 
+/// Control characters (terminal escapes among them) and text-direction
+/// overrides are written as `\u{..}` escapes: messages quote names and
+/// answers from outside, and must not drive the terminal they are shown on.
+fn escape_controls(message: String) -> String {
+    let unsafe_char =
+        |c: char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if !message.chars().any(unsafe_char) {
+        return message;
+    }
+    message
+        .chars()
+        .map(|c| {
+            if unsafe_char(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.kind, self.message)
@@ -144,6 +180,25 @@ impl std::error::Error for Error {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminal_escapes_in_messages_are_escaped() {
+        let err = Error::new(
+            ErrorKind::InvalidInput,
+            "cannot read d/\u{1b}]0;pwned\u{7}x",
+        );
+        assert_eq!(err.message(), "cannot read d/\\u{1b}]0;pwned\\u{7}x",);
+    }
+
+    #[test]
+    fn secrets_echoed_by_a_store_are_redacted() {
+        let err = Error::new(
+            ErrorKind::Forbidden,
+            "DENIED: you sent Basic YWxpY2U6czNjcjN0",
+        )
+        .redact(&["YWxpY2U6czNjcjN0".to_owned(), "s3cr3t".to_owned()]);
+        assert_eq!(err.message(), "DENIED: you sent Basic [redacted]");
+    }
 
     #[test]
     fn display_starts_with_the_name_and_stays_on_one_line() {

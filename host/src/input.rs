@@ -78,7 +78,23 @@ fn title_of(path: &Path) -> Result<String, Error> {
         )));
     }
     match artifact_store_core::normalize_entry_path(text) {
-        Ok(title) => Ok(title),
+        // The path may not leave the current folder through a link either.
+        Ok(title) => {
+            let inside = match (
+                fs::canonicalize(path),
+                std::env::current_dir().and_then(fs::canonicalize),
+            ) {
+                (Ok(target), Ok(here)) => target.starts_with(here),
+                _ => true, // a missing path fails with a clearer error below
+            };
+            if !inside {
+                return Err(input_error(format!(
+                    "{text} leads out of the current folder through a link; change to \
+                     the folder that holds it and push a path inside it"
+                )));
+            }
+            Ok(title)
+        }
         // `.` (or `./`) stands for the current folder: title it with the
         // folder's own name.
         Err(err) if err.kind() == artifact_store_core::PathErrorKind::Empty => {
@@ -228,6 +244,21 @@ mod tests {
             {
                 let err = read(Path::new("d"), u64::MAX).unwrap_err();
                 assert!(err.to_string().contains("link"), "{err}");
+            }
+        });
+    }
+
+    #[test]
+    fn paths_through_links_out_of_the_current_folder_are_refused() {
+        in_temp_dir(|root| {
+            let outside = tempfile::tempdir().unwrap();
+            fs::write(outside.path().join("secret.txt"), b"s").unwrap();
+            #[cfg(unix)]
+            {
+                std::os::unix::fs::symlink(outside.path(), root.join("lnkd")).unwrap();
+                let err = read(Path::new("lnkd/secret.txt"), u64::MAX).unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::InvalidInput);
+                assert!(err.to_string().contains("through a link"), "{err}");
             }
         });
     }

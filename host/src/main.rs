@@ -100,13 +100,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let code = match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("{err}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // A call that timed out may leave a blocking thread behind (a component
+    // stuck opening a FIFO, say); waiting for it would hang the exit.
+    runtime.shutdown_background();
+    code
 }
 
 async fn run(cli: Cli) -> Result<(), Error> {

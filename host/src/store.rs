@@ -37,7 +37,7 @@ pub struct ArtifactStore {
     config: Config,
     provider: OnceLock<Result<Runtime, Error>>,
     layout: OnceLock<Result<Runtime, Error>>,
-    default_layout: OnceLock<Result<PathBuf, Error>>,
+    default_layout: OnceLock<Result<tempfile::TempDir, Error>>,
 }
 
 /// How to pull.
@@ -145,9 +145,11 @@ impl ArtifactStore {
     ) -> Result<Artifact, Error> {
         let max_size = self.config.max_size(&options.operation)?;
         let route = self.route(reference)?;
+        let access = route.access()?;
+        let secrets = secrets_of(&access);
         let request = FetchRequest {
             reference: route.reference.clone(),
-            access: route.access()?,
+            access,
             max_size,
             if_match: options.if_match.clone(),
         };
@@ -158,7 +160,8 @@ impl ArtifactStore {
             .runtime(route.component)
             .await?
             .fetch(route.grant()?, limits, received, &request)
-            .await?;
+            .await
+            .map_err(|err| route.explain(err, &secrets))?;
         verify(&route, max_size, artifact)
     }
 
@@ -167,11 +170,14 @@ impl ArtifactStore {
     pub async fn resolve(&self, reference: &str) -> Result<Descriptor, Error> {
         let route = self.route(reference)?;
         let limits = route.limits(0, false).await?;
+        let access = route.access()?;
+        let secrets = secrets_of(&access);
         let descriptor = self
             .runtime(route.component)
             .await?
-            .resolve(route.grant()?, limits, &route.reference, &route.access()?)
-            .await?;
+            .resolve(route.grant()?, limits, &route.reference, &access)
+            .await
+            .map_err(|err| route.explain(err, &secrets))?;
         let descriptor = checked_descriptor(descriptor)?;
         if let Some(pinned) = &route.parsed.digest {
             if *pinned != descriptor.digest {
@@ -208,9 +214,11 @@ impl ArtifactStore {
             ));
         }
         let size = input.size();
+        let access = route.access()?;
+        let secrets = secrets_of(&access);
         let request = PushRequest {
             reference: route.reference.clone(),
-            access: route.access()?,
+            access,
             layers: vec![push_layer(input)],
             artifact_type: options.artifact_type.clone(),
             annotations: options.annotations.clone(),
@@ -220,11 +228,20 @@ impl ArtifactStore {
         // The guest holds the files, the packed layer and its upload
         // buffers: about three times the input.
         let limits = route.limits(size.saturating_mul(3) / 2, true).await?;
+        // Pushes to one layout folder, from this process or another, take
+        // turns: each rewrites index.json from what it read.
+        let _lock = match &limits.preopen {
+            Some(preopen) if preopen.writable => {
+                Some(lock_folder(&preopen.host, limits.timeout).await?)
+            }
+            _ => None,
+        };
         let descriptor = self
             .runtime(route.component)
             .await?
             .push(route.grant()?, limits, received, &request)
-            .await?;
+            .await
+            .map_err(|err| route.explain(err, &secrets))?;
         checked_descriptor(descriptor)
     }
 
@@ -313,13 +330,17 @@ impl ArtifactStore {
     /// The folder of the built-in default store, written on first use from
     /// the artifacts compiled into the binary.
     async fn default_layout(&self) -> Result<PathBuf, Error> {
-        if let Some(done) = self.default_layout.get() {
-            return done.clone();
+        if self.default_layout.get().is_none() {
+            let runtime = self.runtime(Component::Layout).await?;
+            let written = crate::defaults::materialize(runtime).await;
+            // A concurrent first use may have won; its folder serves as well.
+            let _ = self.default_layout.set(written);
         }
-        let runtime = self.runtime(Component::Layout).await?;
-        let result = crate::defaults::materialize(runtime).await;
-        let _ = self.default_layout.set(result.clone());
-        result
+        match self.default_layout.get() {
+            Some(Ok(folder)) => Ok(folder.path().to_path_buf()),
+            Some(Err(err)) => Err(err.clone()),
+            None => unreachable!("set just above"),
+        }
     }
 }
 
@@ -370,6 +391,25 @@ enum LayoutPath<'a> {
 }
 
 impl Route<'_> {
+    /// Makes a component's error safe and clear to show: no credential it
+    /// was given (a hostile store may echo them), and a layout store's
+    /// folder called by its real name rather than the component's view.
+    fn explain(&self, err: Error, secrets: &[String]) -> Error {
+        let err = err.redact(secrets);
+        match &self.store {
+            Target::Layout {
+                path: LayoutPath::Configured(path),
+                ..
+            } if err.message().contains(Preopen::GUEST_PATH) => {
+                let message = err
+                    .message()
+                    .replace(Preopen::GUEST_PATH, &path.display().to_string());
+                Error::new(err.kind(), message)
+            }
+            _ => err,
+        }
+    }
+
     fn access(&self) -> Result<StoreAccess, Error> {
         match &self.store {
             Target::Oci(_, oci) => access(oci),
@@ -451,6 +491,61 @@ impl Route<'_> {
                 })
             }
         }
+    }
+}
+
+/// The lock file a push to a layout holds while it writes.
+const LAYOUT_LOCK: &str = ".artifact-store.lock";
+
+/// How often a push waiting for another one's lock looks again.
+const LOCK_POLL: Duration = Duration::from_millis(20);
+
+/// Takes the exclusive lock of a layout folder, waiting at most `timeout`.
+/// The lock goes with the returned file.
+async fn lock_folder(folder: &std::path::Path, timeout: Duration) -> Result<std::fs::File, Error> {
+    let path = folder.join(LAYOUT_LOCK);
+    let failed = |err: std::io::Error| {
+        Error::new(
+            ErrorKind::FailedToConnectToArtifactStore,
+            format!("cannot lock {}: {err}", path.display()),
+        )
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(failed)?;
+    let deadline = std::time::Instant::now() + timeout.min(Duration::from_secs(3600));
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(LOCK_POLL).await;
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("another push held {} for too long", path.display()),
+                ))
+            }
+            Err(std::fs::TryLockError::Error(err)) => return Err(failed(err)),
+        }
+    }
+}
+
+/// The forms in which a store's credentials could come back in a message:
+/// as given, and as an HTTP Basic header carries them.
+fn secrets_of(access: &StoreAccess) -> Vec<String> {
+    use base64::Engine as _;
+    match &access.credentials {
+        Credentials::Anonymous => Vec::new(),
+        Credentials::Basic(basic) => vec![
+            basic.password.clone(),
+            base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{}", basic.username, basic.password)),
+        ],
+        Credentials::Bearer(token) => vec![token.clone()],
     }
 }
 

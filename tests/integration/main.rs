@@ -8,6 +8,7 @@ mod common;
 mod auth;
 mod failures;
 mod fixtures;
+mod hardening;
 mod hostile;
 mod interop;
 mod layers;
