@@ -87,6 +87,15 @@ fn title_of(path: &Path) -> Result<String, Error> {
                 (Ok(target), Ok(here)) => target.starts_with(here),
                 _ => true, // a missing path fails with a clearer error below
             };
+            if title
+                .split('/')
+                .any(|part| part.starts_with(WHITEOUT_PREFIX))
+            {
+                return Err(input_error(format!(
+                    "{text} has a part starting with {WHITEOUT_PREFIX:?}, which pulls read \
+                     as a deletion marker (a whiteout); rename it"
+                )));
+            }
             if !inside {
                 return Err(input_error(format!(
                     "{text} leads out of the current folder through a link; change to \
@@ -144,6 +153,13 @@ fn collect(
                 path.display()
             )));
         }
+        if name.starts_with(WHITEOUT_PREFIX) {
+            return Err(input_error(format!(
+                "{} starts with {WHITEOUT_PREFIX:?}, which pulls read as a deletion \
+                 marker (a whiteout), not as a file; rename it",
+                path.display()
+            )));
+        }
         let meta = fs::symlink_metadata(&path)
             .map_err(|err| input_error(format!("cannot read {}: {err}", path.display())))?;
         if meta.is_dir() {
@@ -164,6 +180,10 @@ fn collect(
     }
     Ok(())
 }
+
+/// Names that image layers use to delete what lower layers hold
+/// (`.wh.<name>`, `.wh..wh..opq`); a file so named would vanish on pull.
+const WHITEOUT_PREFIX: &str = ".wh.";
 
 fn check_size(path: &Path, size: u64, max_size: u64) -> Result<(), Error> {
     if size > max_size {
@@ -260,6 +280,18 @@ mod tests {
                 assert_eq!(err.kind(), ErrorKind::InvalidInput);
                 assert!(err.to_string().contains("through a link"), "{err}");
             }
+        });
+    }
+
+    #[test]
+    fn whiteout_names_are_refused() {
+        in_temp_dir(|root| {
+            fs::create_dir(root.join("d")).unwrap();
+            fs::write(root.join("d/.wh.keep"), b"").unwrap();
+            let err = read(Path::new("d"), u64::MAX).unwrap_err();
+            assert!(err.to_string().contains("whiteout"), "{err}");
+            let err = read(Path::new("d/.wh.keep"), u64::MAX).unwrap_err();
+            assert!(err.to_string().contains("whiteout"), "{err}");
         });
     }
 
