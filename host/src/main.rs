@@ -15,8 +15,9 @@ use artifact_store::{
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
-/// Fetch FHIR operation artifacts (templates, de-identification configs)
-/// from OCI registries through a sandboxed provider component.
+/// Fetch and publish FHIR operation artifacts (templates,
+/// de-identification configs) in OCI registries and OCI image layouts,
+/// through sandboxed store components.
 #[derive(Parser)]
 #[command(name = "artifact-store", version)]
 struct Cli {
@@ -37,7 +38,8 @@ struct Cli {
 enum Command {
     /// Fetch an artifact, verify it, and write its files to a folder.
     Pull {
-        /// `<registry>/<repository>[:<tag>][@sha256:<hex>]`
+        /// `<registry>/<repository>[:<tag>][@sha256:<hex>]`, or
+        /// `<store>/<repository>...` for a layout store such as `default`
         reference: String,
         /// The folder to write; it must be missing or empty (see --force).
         #[arg(long, short, value_name = "DIR")]
@@ -293,6 +295,7 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
 }
