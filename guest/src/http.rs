@@ -401,7 +401,12 @@ fn send_once(request: &Request) -> Result<Response> {
         }
         Err(write_error) => {
             drop(body);
-            wait_for(&pending).map_err(|_| write_error)?
+            // A request the host refused fails the body write too; the
+            // refusal is the reason, not the closed stream.
+            wait_for(&pending).map_err(|code| match code {
+                ErrorCode::HttpRequestDenied => map_error_code(&code, &authority),
+                _ => write_error,
+            })?
         }
     };
 

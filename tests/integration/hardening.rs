@@ -217,3 +217,36 @@ fn terminal_escapes_in_push_errors_are_escaped() {
     assert!(!run.stderr().contains('\u{1b}'), "{line}");
     assert!(line.contains("\\u{1b}"), "{line}");
 }
+
+/// A registry whose upload `Location` names a host the store was not
+/// granted. The refused request used to be reported by the failed body
+/// write, as `FailedToConnectToArtifactStore`; the refusal is the reason.
+#[test]
+fn an_upload_location_on_an_ungranted_host_is_request_denied() {
+    let elsewhere = free_port();
+    let location = format!("http://127.0.0.1:{elsewhere}/upload?state=1");
+    let app = axum::Router::new()
+        .route("/v2/", get(|| async { StatusCode::OK }))
+        .route(
+            "/v2/x/blobs/uploads/",
+            axum::routing::post(move || {
+                let location = location.clone();
+                async move { (StatusCode::ACCEPTED, [("location", location)]).into_response() }
+            }),
+        )
+        .fallback(|| async { StatusCode::NOT_FOUND });
+    let registry = Server::start(app);
+
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("big.bin"), vec![7u8; 2 << 20]).unwrap();
+    let config = Config::new(&[Store::oci(&registry.authority())], &[]);
+    let reference = format!("{}/x:v1", registry.authority());
+    let line = config
+        .push(dir.path(), "big.bin", &reference, &[])
+        .failure("RequestDenied");
+    assert!(line.contains(&elsewhere.to_string()), "{line}");
+}
+
+fn free_port() -> u16 {
+    crate::common::process::free_port()
+}
