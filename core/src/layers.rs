@@ -249,6 +249,25 @@ pub fn looks_like_gzip_tar(bytes: &[u8]) -> bool {
     sniff(head) == Compression::Gzip && gzip_holds_tar(head)
 }
 
+/// Reads one layer into `files` with [`unpack_layer`], then checks the
+/// blob's digest and size. When the archive cannot be read the digest is
+/// checked first: corrupt bytes explain an unreadable archive better than
+/// the archive reader does.
+pub fn unpack_verified<S: ChunkSource>(
+    layer: &Descriptor,
+    mut blob: VerifyingReader<S>,
+    files: &mut FileSet,
+) -> Result<(), VerifyError<S>> {
+    match unpack_layer(layer, &mut blob, files) {
+        Ok(()) => blob.finish(),
+        Err(unreadable @ ContentError::InvalidContent(_)) => {
+            blob.finish()?;
+            Err(unreadable)
+        }
+        Err(other) => Err(other),
+    }
+}
+
 /// Reads one verified-while-streaming layer into `files`, as the layer
 /// above those read into it before.
 ///

@@ -3,7 +3,7 @@
 use artifact_store_core::layers::{self, File, FileSet};
 pub use artifact_store_core::manifest::ManifestDescriptor;
 use artifact_store_core::manifest::{Manifest, MAX_MANIFEST_SIZE};
-use artifact_store_core::{is_sha256_digest, ContentError, Reference};
+use artifact_store_core::{is_sha256_digest, Reference};
 
 use crate::auth::Credentials;
 use crate::error::{Error, Result};
@@ -104,17 +104,8 @@ pub fn fetch(reference: &str, access: &Access, max_size: u64) -> Result<Pulled> 
     // Every layer, hashed while it streams and unpacked as it arrives.
     let mut files = FileSet::new(max_size);
     for layer in &image.layers {
-        let mut blob = registry.open_blob(&layer.digest, layer.size)?;
-        match layers::unpack_layer(layer, &mut blob, &mut files) {
-            Ok(()) => blob.finish()?,
-            // Corrupt bytes explain an unreadable archive better than the
-            // archive reader does: check the digest before reporting it.
-            Err(e @ ContentError::InvalidContent(_)) => {
-                blob.finish()?;
-                return Err(e.into());
-            }
-            Err(e) => return Err(e.into()),
-        }
+        let blob = registry.open_blob(&layer.digest, layer.size)?;
+        layers::unpack_verified(layer, blob, &mut files)?;
     }
 
     let artifact_type = image.artifact_type();

@@ -6,13 +6,13 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::PathBuf;
 
+use artifact_store_core::is_sha256_digest;
 use artifact_store_core::layers::{self, File, FileSet};
 use artifact_store_core::manifest::{
     Descriptor, Manifest, ManifestDescriptor, MAX_MANIFEST_SIZE, OCI_MANIFEST,
 };
 use artifact_store_core::pack::{self, Contents};
 use artifact_store_core::verify::{ChunkSource, VerifyingReader};
-use artifact_store_core::{is_sha256_digest, ContentError};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -105,17 +105,8 @@ impl Layout {
         // Every layer, hashed while it is read and unpacked as it comes.
         let mut files = FileSet::new(max_size);
         for layer in &image.layers {
-            let mut blob = self.open_blob(&layer.digest, layer.size, "layer")?;
-            match layers::unpack_layer(layer, &mut blob, &mut files) {
-                Ok(()) => blob.finish()?,
-                // Corrupt bytes explain an unreadable archive better than
-                // the archive reader does.
-                Err(e @ ContentError::InvalidContent(_)) => {
-                    blob.finish()?;
-                    return Err(e.into());
-                }
-                Err(e) => return Err(e.into()),
-            }
+            let blob = self.open_blob(&layer.digest, layer.size, "layer")?;
+            layers::unpack_verified(layer, blob, &mut files)?;
         }
 
         let artifact_type = image.artifact_type();
