@@ -6,6 +6,7 @@
 //! publish; the native host uses the same code to check references before
 //! a component runs and to re-check the paths a component returns.
 
+pub mod blob;
 pub mod challenge;
 pub mod content;
 pub mod layers;

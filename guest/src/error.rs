@@ -21,6 +21,7 @@ pub enum Error {
     DigestMismatch(String),
     InvalidManifest(String),
     InvalidContent(String),
+    PreconditionFailed(String),
     Timeout(String),
     Denied(String),
     Other(String),
@@ -39,6 +40,7 @@ impl Error {
             | Error::DigestMismatch(m)
             | Error::InvalidManifest(m)
             | Error::InvalidContent(m)
+            | Error::PreconditionFailed(m)
             | Error::Timeout(m)
             | Error::Denied(m)
             | Error::Other(m) => m,
@@ -58,6 +60,7 @@ impl Error {
             Error::DigestMismatch(m) => Error::DigestMismatch(wrap(m)),
             Error::InvalidManifest(m) => Error::InvalidManifest(wrap(m)),
             Error::InvalidContent(m) => Error::InvalidContent(wrap(m)),
+            Error::PreconditionFailed(m) => Error::PreconditionFailed(wrap(m)),
             Error::Timeout(m) => Error::Timeout(wrap(m)),
             Error::Denied(m) => Error::Denied(wrap(m)),
             Error::Other(m) => Error::Other(wrap(m)),

@@ -1,11 +1,12 @@
 //! The first-party artifact provider: fetches artifacts from OCI registries
-//! and publishes them there, over wasi:http, and exports the
-//! `artifact-provider` world of `wit/`.
+//! and Azure Blob Storage and publishes them there, over wasi:http, and
+//! exports the `artifact-provider` world of `wit/`.
 //!
 //! Each module holds one protocol concern; only this file knows the
 //! generated bindings, and converts between them and the modules' types.
 
 mod auth;
+mod blob;
 mod error;
 mod http;
 mod manifest;
@@ -56,26 +57,33 @@ struct Provider;
 
 impl Guest for Provider {
     fn fetch(request: wit::FetchRequest) -> Result<wit::Artifact, wit::Error> {
+        if let Some(account) = blob_account(&request.access)? {
+            let fetched = blob::fetch(
+                &request.reference,
+                &account,
+                request.max_size,
+                request.if_match.as_deref(),
+            )?;
+            return Ok(wit::Artifact {
+                manifest: fetched.descriptor.into(),
+                manifest_bytes: fetched.listing,
+                etag: fetched.etag,
+                files: fetched.files.into_iter().map(wit_file).collect(),
+            });
+        }
+
         // OCI registries have no entity tags: `if-match` does not apply.
-        let access = access(request.access);
+        let access = access(request.access)?;
         let pulled = pull::fetch(&request.reference, &access, request.max_size)?;
         Ok(wit::Artifact {
             manifest: pulled.manifest.into(),
             manifest_bytes: pulled.manifest_bytes,
             etag: None,
-            files: pulled
-                .files
-                .into_iter()
-                .map(|f| wit::File {
-                    path: f.path,
-                    content: f.content,
-                })
-                .collect(),
+            files: pulled.files.into_iter().map(wit_file).collect(),
         })
     }
 
     fn push(request: wit::PushRequest) -> Result<wit::Descriptor, wit::Error> {
-        let access = access(request.access);
         let layers = request
             .layers
             .into_iter()
@@ -87,6 +95,18 @@ impl Guest for Provider {
                 },
             })
             .collect();
+        if let Some(account) = blob_account(&request.access)? {
+            let descriptor = blob::push(
+                &request.reference,
+                &account,
+                layers,
+                request.artifact_type.as_deref(),
+                &request.annotations,
+            )?;
+            return Ok(descriptor.into());
+        }
+
+        let access = access(request.access)?;
         let request = PushRequest {
             reference: request.reference,
             contents: Contents {
@@ -99,7 +119,10 @@ impl Guest for Provider {
     }
 
     fn resolve(reference: String, access: wit::StoreAccess) -> Result<wit::Descriptor, wit::Error> {
-        let access = self::access(access);
+        if let Some(account) = blob_account(&access)? {
+            return Ok(blob::resolve(&reference, &account)?.into());
+        }
+        let access = self::access(access)?;
         Ok(pull::resolve(&reference, &access)?.into())
     }
 }
@@ -111,7 +134,15 @@ fn file(f: wit::File) -> File {
     }
 }
 
-fn access(access: wit::StoreAccess) -> Access {
+fn wit_file(f: File) -> wit::File {
+    wit::File {
+        path: f.path,
+        content: f.content,
+    }
+}
+
+/// How to reach a registry; Azure credentials do not apply to one.
+fn access(access: wit::StoreAccess) -> Result<Access, Error> {
     let credentials = match access.credentials {
         wit::Credentials::Anonymous => Credentials::Anonymous,
         wit::Credentials::Basic(b) => Credentials::Basic {
@@ -119,11 +150,55 @@ fn access(access: wit::StoreAccess) -> Access {
             password: b.password,
         },
         wit::Credentials::Bearer(token) => Credentials::Bearer(token),
+        wit::Credentials::SharedKey(_) | wit::Credentials::Sas(_) => {
+            return Err(Error::InvalidReference(
+                "an account key or SAS token was given for an OCI registry; they apply to \
+                 Azure Blob stores only"
+                    .into(),
+            ))
+        }
     };
-    Access {
+    Ok(Access {
         plain_http: access.plain_http,
         credentials,
-    }
+    })
+}
+
+/// The Blob account of a call, if the store is one.
+fn blob_account(access: &wit::StoreAccess) -> Result<Option<blob::Account>, Error> {
+    let Some(account) = &access.blob else {
+        return Ok(None);
+    };
+    let auth = match &access.credentials {
+        wit::Credentials::Anonymous => blob::Auth::Anonymous,
+        wit::Credentials::SharedKey(key) => blob::Auth::SharedKey {
+            account: key.account.clone(),
+            key: key.key.clone(),
+        },
+        wit::Credentials::Sas(token) => {
+            let token = token.trim().trim_start_matches('?');
+            if token.is_empty() || token.contains(['#', ' ', '\n', '\r']) {
+                return Err(Error::Unauthorized(
+                    "the SAS token is not a query string such as sv=...&sig=...".into(),
+                ));
+            }
+            blob::Auth::Sas(token.to_owned())
+        }
+        wit::Credentials::Bearer(token) => blob::Auth::Bearer(token.clone()),
+        wit::Credentials::Basic(_) => {
+            return Err(Error::Unauthorized(
+                "a user name and password do not apply to Azure Blob Storage; give an \
+                 account key, a SAS token or a bearer token"
+                    .into(),
+            ))
+        }
+    };
+    Ok(Some(blob::Account {
+        endpoint: account.endpoint.clone(),
+        list_page_size: account.list_page_size,
+        plain_http: access.plain_http,
+        auth,
+    }))
 }
 
 impl From<ManifestDescriptor> for wit::Descriptor {
@@ -149,6 +224,7 @@ impl From<Error> for wit::Error {
             Error::DigestMismatch(m) => wit::Error::DigestMismatch(m),
             Error::InvalidManifest(m) => wit::Error::InvalidManifest(m),
             Error::InvalidContent(m) => wit::Error::InvalidContent(m),
+            Error::PreconditionFailed(m) => wit::Error::PreconditionFailed(m),
             Error::Timeout(m) => wit::Error::Timeout(m),
             Error::Denied(m) => wit::Error::Denied(m),
             Error::Other(m) => wit::Error::Other(m),

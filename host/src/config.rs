@@ -12,6 +12,17 @@
 //! max-size = "1MiB"
 //! ```
 //!
+//! An Azure Blob Storage account is a store too; its references are URLs
+//! under its endpoint:
+//!
+//! ```toml
+//! [[store]]
+//! kind = "azure-blob"
+//! endpoint = "https://myaccount.blob.core.windows.net"
+//! account-key-env = "AZURE_STORAGE_KEY"
+//! export-destination = true
+//! ```
+//!
 //! Secrets never sit in the file itself: a store names the environment
 //! variable or file that holds them, and they are read only when a call to
 //! that store is made, so a store that is not used cannot fail a run.
@@ -21,6 +32,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use artifact_store_core::blob::{BlobLocation, BlobUrl, Endpoint};
+use base64::Engine as _;
 use serde::Deserialize;
 
 use crate::error::{Error, ErrorKind};
@@ -50,6 +63,18 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 /// The longest timeout a store may set: longer is a hung call, not a slow
 /// one.
 const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Azure's most, and so the default, blobs per List Blobs page.
+const MAX_LIST_PAGE_SIZE: u32 = 5000;
+
+/// The account the storage emulator (Azurite) serves, as
+/// `UseDevelopmentStorage=true` means it.
+const DEV_ACCOUNT: &str = "devstoreaccount1";
+
+/// The emulator's account key. Microsoft publishes it; it opens nothing but
+/// a local emulator.
+const DEV_ACCOUNT_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
@@ -83,6 +108,55 @@ pub enum StoreKind {
     Oci(OciStore),
     /// An OCI image layout in a folder, served by the layout component.
     Layout(LayoutStore),
+    /// An Azure Blob Storage account.
+    Blob(BlobStore),
+}
+
+/// An Azure Blob Storage account, reached at its endpoint.
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    /// The account's endpoint, with the account name it signs with.
+    pub endpoint: Endpoint,
+    /// Where the credentials come from.
+    pub credentials: BlobCredentialSource,
+    /// Whether bare file names resolve to this account's `anonymization`
+    /// container. At most one store says so.
+    pub export_destination: bool,
+    /// Most blobs asked for per List Blobs page (1 to 5000).
+    pub list_page_size: u32,
+}
+
+/// Where an Azure Blob store's credentials are read from when a call needs
+/// them.
+#[derive(Debug, Clone, Default)]
+pub enum BlobCredentialSource {
+    /// No credentials: public containers only.
+    #[default]
+    Anonymous,
+    /// The account key (base64), for Shared Key signing.
+    AccountKey(SecretSource),
+    /// A shared access signature: the query string Azure gives.
+    Sas(SecretSource),
+    /// An Azure AD (Entra ID) bearer token.
+    Bearer(SecretSource),
+    /// A connection string (`AccountName=...;AccountKey=...`), which holds
+    /// an account key or a SAS.
+    ConnectionString(SecretSource),
+}
+
+/// An Azure Blob store's credentials, read for one call. `Debug` shows
+/// none of the secrets.
+#[derive(Debug, Clone)]
+pub enum BlobCredentials {
+    Anonymous,
+    /// Sign with Shared Key as `account`.
+    SharedKey {
+        account: String,
+        key: Secret,
+    },
+    /// A SAS token without its leading `?`.
+    Sas(Secret),
+    Bearer(Secret),
 }
 
 /// A store kept as an OCI image layout on disk.
@@ -148,6 +222,200 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret([redacted])")
+    }
+}
+
+impl BlobStore {
+    /// Reads the store's credentials for one call. An account key must be
+    /// base64, a SAS must carry a signature, and a connection string must
+    /// name this store's account and endpoint.
+    pub fn credentials(&self) -> Result<BlobCredentials, Error> {
+        let store = self.endpoint.to_string();
+        let checked = |result: Result<BlobCredentials, String>| {
+            result.map_err(|msg| config_error(format!("store {store}: {msg}")))
+        };
+        match &self.credentials {
+            BlobCredentialSource::Anonymous => Ok(BlobCredentials::Anonymous),
+            BlobCredentialSource::AccountKey(source) => {
+                let key = source.read(&store)?;
+                checked(
+                    check_account_key(key.expose()).map(|key| BlobCredentials::SharedKey {
+                        account: self.endpoint.account().to_owned(),
+                        key,
+                    }),
+                )
+            }
+            BlobCredentialSource::Sas(source) => {
+                checked(check_sas(source.read(&store)?.expose()).map(BlobCredentials::Sas))
+            }
+            BlobCredentialSource::Bearer(source) => {
+                Ok(BlobCredentials::Bearer(source.read(&store)?))
+            }
+            BlobCredentialSource::ConnectionString(source) => checked(
+                ConnectionString::parse(source.read(&store)?.expose())
+                    .and_then(|parsed| parsed.credentials_for(&self.endpoint)),
+            ),
+        }
+    }
+}
+
+/// Checks that an account key is base64, as the portal shows it. The key
+/// never appears in a message.
+fn check_account_key(key: &str) -> Result<Secret, String> {
+    let key = key.trim();
+    match base64::engine::general_purpose::STANDARD.decode(key) {
+        Ok(bytes) if !bytes.is_empty() => Ok(Secret(key.to_owned())),
+        _ => Err(
+            "its account key is not base64; copy key1 or key2 from the account's \
+             Access keys"
+                .into(),
+        ),
+    }
+}
+
+/// A SAS token without its leading `?`, checked to be a query string with
+/// a signature. The token never appears in a message.
+fn check_sas(token: &str) -> Result<Secret, String> {
+    let token = token.trim();
+    let token = token.strip_prefix('?').unwrap_or(token);
+    if token.contains("://") {
+        return Err(
+            "its SAS is a whole URL; keep only the query after `?` (sv=...&sig=...)".into(),
+        );
+    }
+    if sas_signature(token).is_none() {
+        return Err("its SAS has no sig= parameter; give the whole token (sv=...&sig=...)".into());
+    }
+    Ok(Secret(token.to_owned()))
+}
+
+/// The `sig=` value of a SAS token, as written (percent-encoded).
+pub fn sas_signature(token: &str) -> Option<&str> {
+    let token = token.strip_prefix('?').unwrap_or(token);
+    token
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("sig="))
+        .filter(|sig| !sig.is_empty())
+}
+
+/// An Azure Storage connection string, as the portal and the emulator's
+/// documentation give it: `Key=Value` pairs separated by `;`. Keys are
+/// matched without regard to case; keys for other services
+/// (`QueueEndpoint`, `TableEndpoint`, ...) are ignored.
+#[derive(Default)]
+struct ConnectionString {
+    account: Option<String>,
+    key: Option<Secret>,
+    sas: Option<Secret>,
+    blob_endpoint: Option<String>,
+    protocol: Option<String>,
+    suffix: Option<String>,
+    development: bool,
+}
+
+impl ConnectionString {
+    /// Parses the pairs. Messages name keys and positions, never values,
+    /// since the string holds a secret.
+    fn parse(text: &str) -> Result<ConnectionString, String> {
+        let mut parsed = ConnectionString::default();
+        for (index, pair) in text.trim().split(';').enumerate() {
+            let pair = pair.trim();
+            if pair.is_empty() {
+                continue;
+            }
+            let Some((key, value)) = pair.split_once('=') else {
+                return Err(format!(
+                    "its connection string's part {} is not Key=Value",
+                    index + 1
+                ));
+            };
+            let value = value.trim().to_owned();
+            match key.trim().to_ascii_lowercase().as_str() {
+                "accountname" => parsed.account = Some(value),
+                "accountkey" => parsed.key = Some(Secret(value)),
+                "sharedaccesssignature" => parsed.sas = Some(Secret(value)),
+                "blobendpoint" => parsed.blob_endpoint = Some(value),
+                "defaultendpointsprotocol" => parsed.protocol = Some(value.to_ascii_lowercase()),
+                "endpointsuffix" => parsed.suffix = Some(value),
+                "usedevelopmentstorage" => {
+                    parsed.development = value.eq_ignore_ascii_case("true");
+                }
+                _ => {}
+            }
+        }
+        if parsed.development {
+            if parsed.account.is_some() || parsed.key.is_some() || parsed.sas.is_some() {
+                return Err(
+                    "its connection string says UseDevelopmentStorage=true and also \
+                     names an account, key or SAS; keep one of the two"
+                        .into(),
+                );
+            }
+            parsed.account = Some(DEV_ACCOUNT.to_owned());
+            parsed.key = Some(Secret(DEV_ACCOUNT_KEY.to_owned()));
+        }
+        Ok(parsed)
+    }
+
+    /// The credentials it gives for `endpoint`, after checking that it
+    /// speaks of that account and endpoint.
+    fn credentials_for(self, endpoint: &Endpoint) -> Result<BlobCredentials, String> {
+        if let Some(account) = &self.account {
+            if !account.eq_ignore_ascii_case(endpoint.account()) {
+                return Err(format!(
+                    "its connection string is for account {account:?}, but the store's \
+                     endpoint is for {:?}; make them agree",
+                    endpoint.account()
+                ));
+            }
+        }
+        // The endpoint the string names, explicitly or through its suffix.
+        // (UseDevelopmentStorage=true implies the emulator's default port,
+        // but the emulator may listen on another: the store's endpoint
+        // says where.)
+        let named = match (&self.blob_endpoint, &self.suffix, &self.account) {
+            (Some(url), _, _) => Some(url.clone()),
+            (None, Some(suffix), Some(account)) => {
+                let protocol = self.protocol.as_deref().unwrap_or("https");
+                Some(format!("{protocol}://{account}.blob.{suffix}"))
+            }
+            _ => None,
+        };
+        if let Some(url) = named {
+            let named = Endpoint::parse(&url)
+                .map_err(|msg| format!("its connection string's BlobEndpoint: {msg}"))?;
+            if named.to_string() != endpoint.to_string() {
+                return Err(format!(
+                    "its connection string's blob endpoint is {named}, but the store's \
+                     endpoint is {endpoint}; make them agree"
+                ));
+            }
+        } else if let Some(protocol) = &self.protocol {
+            let expected = if endpoint.https() { "https" } else { "http" };
+            if protocol != expected {
+                return Err(format!(
+                    "its connection string says DefaultEndpointsProtocol={protocol}, but the \
+                     store's endpoint is {endpoint}; make them agree"
+                ));
+            }
+        }
+
+        match (self.key, self.sas) {
+            (Some(_), Some(_)) => Err("its connection string holds both an AccountKey and a \
+                 SharedAccessSignature; keep one"
+                .into()),
+            (Some(_), None) if self.account.is_none() => {
+                Err("its connection string has an AccountKey but no AccountName".into())
+            }
+            (Some(key), None) => Ok(BlobCredentials::SharedKey {
+                account: endpoint.account().to_owned(),
+                key: check_account_key(key.expose())?,
+            }),
+            (None, Some(sas)) => check_sas(sas.expose()).map(BlobCredentials::Sas),
+            (None, None) => Err("its connection string holds no AccountKey or \
+                 SharedAccessSignature (or UseDevelopmentStorage=true)"
+                .into()),
+        }
     }
 }
 
@@ -251,6 +519,15 @@ impl Config {
                     other.key()
                 )));
             }
+            if store.is_export_destination() {
+                if let Some(other) = stores.iter().find(|s| s.is_export_destination()) {
+                    return Err(config_error(format!(
+                        "stores {} and {} both set export-destination = true; keep it on one",
+                        other.key(),
+                        store.key()
+                    )));
+                }
+            }
             stores.push(store);
         }
 
@@ -289,6 +566,43 @@ impl Config {
         })
     }
 
+    /// The Azure Blob store whose endpoint `url` is under, and where under
+    /// it `url` points; `None` if no registered endpoint holds it. A
+    /// path-style endpoint (`http://host:port/<account>`) is preferred to a
+    /// host-style one on the same host, being the more specific.
+    pub fn blob_store(
+        &self,
+        url: &BlobUrl,
+    ) -> Result<Option<(&Store, &BlobStore, BlobLocation)>, Error> {
+        let blob_stores = || {
+            self.stores.iter().filter_map(|store| match &store.kind {
+                StoreKind::Blob(blob) => Some((store, blob)),
+                _ => None,
+            })
+        };
+        let path_style = blob_stores().filter(|(_, blob)| blob.endpoint.path_style());
+        let host_style = blob_stores().filter(|(_, blob)| !blob.endpoint.path_style());
+        for (store, blob) in path_style.chain(host_style) {
+            let located = blob
+                .endpoint
+                .locate(url)
+                .map_err(|msg| Error::new(ErrorKind::InvalidReference, msg))?;
+            if let Some(location) = located {
+                return Ok(Some((store, blob, location)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The store that bare file names resolve to: the one with
+    /// `export-destination = true`, if any.
+    pub fn export_destination(&self) -> Option<(&Store, &BlobStore)> {
+        self.stores.iter().find_map(|store| match &store.kind {
+            StoreKind::Blob(blob) if blob.export_destination => Some((store, blob)),
+            _ => None,
+        })
+    }
+
     /// The size limit of an operation.
     pub fn max_size(&self, operation: &str) -> Result<u64, Error> {
         self.operations.get(operation).copied().ok_or_else(|| {
@@ -321,12 +635,18 @@ impl Config {
 }
 
 impl Store {
-    /// What references use to name the store.
-    pub fn key(&self) -> &str {
+    /// What references use to name the store: a registry's authority, a
+    /// layout store's name, or an account's canonical endpoint.
+    pub fn key(&self) -> String {
         match &self.kind {
-            StoreKind::Oci(oci) => &oci.registry,
-            StoreKind::Layout(layout) => &layout.name,
+            StoreKind::Oci(oci) => oci.registry.clone(),
+            StoreKind::Layout(layout) => layout.name.clone(),
+            StoreKind::Blob(blob) => blob.endpoint.to_string(),
         }
+    }
+
+    fn is_export_destination(&self) -> bool {
+        matches!(&self.kind, StoreKind::Blob(blob) if blob.export_destination)
     }
 }
 
@@ -441,6 +761,16 @@ struct RawStore {
     name: Option<String>,
     path: Option<PathBuf>,
     writable: Option<bool>,
+    endpoint: Option<String>,
+    account: Option<String>,
+    account_key_env: Option<String>,
+    account_key_file: Option<PathBuf>,
+    sas_env: Option<String>,
+    sas_file: Option<PathBuf>,
+    connection_string_env: Option<String>,
+    connection_string_file: Option<PathBuf>,
+    export_destination: Option<bool>,
+    list_page_size: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -481,12 +811,19 @@ impl RawStore {
         }
 
         let kind = match self.kind.as_str() {
-            "oci" => StoreKind::Oci(self.check_oci()?),
-            "oci-layout" => StoreKind::Layout(self.check_layout()?),
+            "oci" => {
+                self.refuse_blob_keys("oci")?;
+                StoreKind::Oci(self.check_oci()?)
+            }
+            "oci-layout" => {
+                self.refuse_blob_keys("oci-layout")?;
+                StoreKind::Layout(self.check_layout()?)
+            }
+            "azure-blob" => StoreKind::Blob(self.check_blob()?),
             other => {
                 return Err(format!(
                     "kind {other:?} is not a store kind this version knows; \
-                     use \"oci\" or \"oci-layout\""
+                     use \"oci\", \"oci-layout\" or \"azure-blob\""
                 ))
             }
         };
@@ -494,6 +831,115 @@ impl RawStore {
             kind,
             timeout,
             allow_hosts,
+        })
+    }
+
+    /// Refuses the keys only an Azure Blob store takes.
+    fn refuse_blob_keys(&self, kind: &str) -> Result<(), String> {
+        let only_blob = [
+            ("endpoint", self.endpoint.is_some()),
+            ("account", self.account.is_some()),
+            ("account-key-env", self.account_key_env.is_some()),
+            ("account-key-file", self.account_key_file.is_some()),
+            ("sas-env", self.sas_env.is_some()),
+            ("sas-file", self.sas_file.is_some()),
+            (
+                "connection-string-env",
+                self.connection_string_env.is_some(),
+            ),
+            (
+                "connection-string-file",
+                self.connection_string_file.is_some(),
+            ),
+            ("export-destination", self.export_destination.is_some()),
+            ("list-page-size", self.list_page_size.is_some()),
+        ];
+        match only_blob.iter().find(|(_, set)| *set) {
+            Some((key, _)) => Err(format!(
+                "{key} does not apply to an \"{kind}\" store, only to \"azure-blob\""
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn check_blob(self) -> Result<BlobStore, String> {
+        let not_blob = [
+            ("registry", self.registry.is_some()),
+            ("plain-http", self.plain_http),
+            ("username", self.username.is_some()),
+            ("password-env", self.password_env.is_some()),
+            ("password-file", self.password_file.is_some()),
+            ("name", self.name.is_some()),
+            ("path", self.path.is_some()),
+            ("writable", self.writable.is_some()),
+        ];
+        if let Some((key, _)) = not_blob.iter().find(|(_, set)| *set) {
+            let hint = match *key {
+                "plain-http" => " (the endpoint's http:// or https:// says it)",
+                "registry" => " (give its endpoint = \"https://<account>.blob.core.windows.net\")",
+                _ => "",
+            };
+            return Err(format!(
+                "{key} does not apply to an \"azure-blob\" store{hint}"
+            ));
+        }
+
+        let endpoint = self.endpoint.ok_or(
+            "an \"azure-blob\" store needs endpoint = \"https://<account>.blob.core.windows.net\" \
+             (or the emulator's \"http://127.0.0.1:10000/devstoreaccount1\")",
+        )?;
+        // Core's message quotes the text; a query may be a pasted SAS.
+        if endpoint.contains('?') {
+            return Err("endpoint must be the account's URL alone, without a query \
+                 (a SAS token goes in sas-env or sas-file)"
+                .into());
+        }
+        let mut endpoint = Endpoint::parse(&endpoint).map_err(|msg| format!("endpoint: {msg}"))?;
+        if let Some(account) = &self.account {
+            endpoint = endpoint.with_account(account);
+        }
+        endpoint
+            .check_account()
+            .map_err(|msg| format!("account: {msg}"))?;
+
+        let sources = [
+            secret_source("account-key", self.account_key_env, self.account_key_file)?
+                .map(BlobCredentialSource::AccountKey),
+            secret_source("sas", self.sas_env, self.sas_file)?.map(BlobCredentialSource::Sas),
+            secret_source("token", self.token_env, self.token_file)?
+                .map(BlobCredentialSource::Bearer),
+            secret_source(
+                "connection-string",
+                self.connection_string_env,
+                self.connection_string_file,
+            )?
+            .map(BlobCredentialSource::ConnectionString),
+        ];
+        let mut sources = sources.into_iter().flatten();
+        let credentials = sources.next().unwrap_or_default();
+        if sources.next().is_some() {
+            return Err(
+                "give one of account-key-*, sas-*, token-* and connection-string-*, \
+                 not several"
+                    .into(),
+            );
+        }
+
+        let list_page_size = match self.list_page_size {
+            None => MAX_LIST_PAGE_SIZE,
+            Some(n) => u32::try_from(n)
+                .ok()
+                .filter(|n| (1..=MAX_LIST_PAGE_SIZE).contains(n))
+                .ok_or_else(|| {
+                    format!("list-page-size {n} is not between 1 and {MAX_LIST_PAGE_SIZE}")
+                })?,
+        };
+
+        Ok(BlobStore {
+            endpoint,
+            credentials,
+            export_destination: self.export_destination.unwrap_or(false),
+            list_page_size,
         })
     }
 
@@ -551,18 +997,8 @@ impl RawStore {
             .ok_or("an \"oci\" store needs registry = \"<host>[:<port>]\"")?;
         let registry = check_authority(&registry).map_err(|msg| format!("registry: {msg}"))?;
 
-        let password = match (self.password_env, self.password_file) {
-            (Some(_), Some(_)) => return Err("give password-env or password-file, not both".into()),
-            (Some(name), None) => Some(SecretSource::Env(name)),
-            (None, Some(path)) => Some(SecretSource::File(path)),
-            (None, None) => None,
-        };
-        let token = match (self.token_env, self.token_file) {
-            (Some(_), Some(_)) => return Err("give token-env or token-file, not both".into()),
-            (Some(name), None) => Some(SecretSource::Env(name)),
-            (None, Some(path)) => Some(SecretSource::File(path)),
-            (None, None) => None,
-        };
+        let password = secret_source("password", self.password_env, self.password_file)?;
+        let token = secret_source("token", self.token_env, self.token_file)?;
         let credentials = match (self.username, password, token) {
             (None, None, None) => CredentialSource::Anonymous,
             (Some(username), Some(password), None) => {
@@ -585,6 +1021,20 @@ impl RawStore {
             plain_http: self.plain_http,
             credentials,
         })
+    }
+}
+
+/// The secret named by `<what>-env` or `<what>-file`, if either is given.
+fn secret_source(
+    what: &str,
+    env: Option<String>,
+    file: Option<PathBuf>,
+) -> Result<Option<SecretSource>, String> {
+    match (env, file) {
+        (Some(_), Some(_)) => Err(format!("give {what}-env or {what}-file, not both")),
+        (Some(name), None) => Ok(Some(SecretSource::Env(name))),
+        (None, Some(path)) => Ok(Some(SecretSource::File(path))),
+        (None, None) => Ok(None),
     }
 }
 
@@ -740,6 +1190,359 @@ path = "/srv/artifacts/layout"
     fn unknown_operation_names_the_known_ones() {
         let err = Config::default().max_size("nope").unwrap_err();
         assert!(err.to_string().contains("anonymization"), "{err}");
+    }
+
+    /// The configuration of issue 4, as its text gives it.
+    const BLOB_EXAMPLE: &str = r#"
+[[store]]
+kind = "azure-blob"
+endpoint = "http://127.0.0.1:10000/devstoreaccount1"   # path-style (emulator), or
+# endpoint = "https://<account>.blob.core.windows.net"  # host-style
+account-key-env = "AZURE_STORAGE_KEY"      # Shared Key; or account-key-file = "/path"
+# sas-env = "AZURE_SAS" / sas-file = "..."   a SAS token (query string, with or without leading '?')
+# token-env / token-file                     a bearer (Azure AD) token
+# connection-string-env = "AZURE_STORAGE_CONNECTION_STRING"  (AccountName + AccountKey [+ BlobEndpoint])
+# (none of these: anonymous, for public containers)
+# account = "name"        # optional; default: the endpoint's single path segment (path-style)
+#                         # or the first label of the host (host-style)
+# list-page-size = 5000   # optional: maxresults per List Blobs page (1..=5000); tests use 2
+# timeout = "5m"
+export-destination = true  # at most one store; bare file names resolve to its `anonymization` container
+"#;
+
+    const EMULATOR: &str = "http://127.0.0.1:10000/devstoreaccount1";
+
+    fn blob_config(keys: &str) -> Result<Config, Error> {
+        Config::parse(&format!("[[store]]\nkind = \"azure-blob\"\n{keys}\n"))
+    }
+
+    fn only_blob_store(config: &Config) -> &BlobStore {
+        match &config.stores()[0].kind {
+            StoreKind::Blob(blob) => blob,
+            other => panic!("not a blob store: {other:?}"),
+        }
+    }
+
+    fn connection(text: &str, endpoint: &str) -> Result<BlobCredentials, String> {
+        ConnectionString::parse(text)?.credentials_for(&Endpoint::parse(endpoint).unwrap())
+    }
+
+    #[test]
+    fn the_blob_example_parses() {
+        let config = Config::parse(BLOB_EXAMPLE).unwrap();
+        let (store, blob) = config.export_destination().unwrap();
+        assert_eq!(store.key(), EMULATOR);
+        assert_eq!(blob.endpoint.account(), "devstoreaccount1");
+        assert!(!blob.endpoint.https());
+        assert_eq!(blob.list_page_size, 5000);
+        assert_eq!(store.timeout, DEFAULT_TIMEOUT);
+        assert!(matches!(
+            &blob.credentials,
+            BlobCredentialSource::AccountKey(SecretSource::Env(name)) if name == "AZURE_STORAGE_KEY"
+        ));
+
+        let url = BlobUrl::parse(&format!("{EMULATOR}/deid/configs/my%20config.json")).unwrap();
+        let (_, _, location) = config.blob_store(&url).unwrap().unwrap();
+        assert_eq!(location.container, "deid");
+        assert_eq!(location.name, "configs/my config.json");
+        let elsewhere = BlobUrl::parse("http://127.0.0.1:10001/devstoreaccount1/deid/x").unwrap();
+        assert!(config.blob_store(&elsewhere).unwrap().is_none());
+    }
+
+    #[test]
+    fn host_style_endpoints_take_the_account_from_the_host() {
+        let config = blob_config(
+            "endpoint = \"https://MyAcct.blob.core.windows.net/\"\nlist-page-size = 2\n\
+             sas-file = \"/run/sas\"\ntimeout = \"30s\"",
+        )
+        .unwrap();
+        let blob = only_blob_store(&config);
+        assert_eq!(blob.endpoint.account(), "myacct");
+        assert_eq!(
+            config.stores()[0].key(),
+            "https://myacct.blob.core.windows.net"
+        );
+        assert_eq!(blob.list_page_size, 2);
+        assert!(matches!(blob.credentials, BlobCredentialSource::Sas(_)));
+        assert!(config.export_destination().is_none());
+
+        let config =
+            blob_config("endpoint = \"https://blobs.example.com\"\naccount = \"shop\"").unwrap();
+        assert_eq!(only_blob_store(&config).endpoint.account(), "shop");
+        assert!(matches!(
+            only_blob_store(&config).credentials,
+            BlobCredentialSource::Anonymous
+        ));
+    }
+
+    #[test]
+    fn two_export_destinations_are_refused_naming_both() {
+        let text = format!(
+            "{BLOB_EXAMPLE}\n[[store]]\nkind = \"azure-blob\"\n\
+             endpoint = \"https://other.blob.core.windows.net\"\nexport-destination = true\n"
+        );
+        let err = Config::parse(&text).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
+        assert!(err.message().contains(EMULATOR), "{err}");
+        assert!(
+            err.message()
+                .contains("https://other.blob.core.windows.net"),
+            "{err}"
+        );
+        // One destination and another store that says false is fine.
+        let text = text.replace(
+            "export-destination = true\n",
+            "export-destination = false\n",
+        );
+        assert!(Config::parse(&text).is_ok());
+    }
+
+    #[test]
+    fn the_same_endpoint_twice_is_refused() {
+        let text = format!(
+            "{BLOB_EXAMPLE}\n[[store]]\nkind = \"azure-blob\"\n\
+             endpoint = \"HTTP://127.0.0.1:10000/devstoreaccount1/\"\n"
+        );
+        let err = Config::parse(&text).unwrap_err();
+        assert!(err.message().contains("registered twice"), "{err}");
+    }
+
+    #[test]
+    fn bad_endpoints_are_refused() {
+        for (endpoint, says) in [
+            ("ftp://a.blob.core.windows.net", "http"),
+            ("a.blob.core.windows.net", "http"),
+            ("https://a.blob.core.windows.net/?sv=1&sig=secret", "query"),
+            ("http://127.0.0.1:10000/a/b", "more than one path segment"),
+            ("http://127.0.0.1:10000", "account"),
+            ("https://Under_Score.example.com", "account"),
+        ] {
+            let err = blob_config(&format!("endpoint = \"{endpoint}\"")).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
+            assert!(err.message().contains(says), "{endpoint}: {err}");
+            assert!(!err.message().contains("secret"), "{err}");
+        }
+        let err = blob_config("account-key-env = \"K\"").unwrap_err();
+        assert!(err.message().contains("needs endpoint"), "{err}");
+        let err = blob_config(&format!("endpoint = \"{EMULATOR}\"\naccount = \"NO\"")).unwrap_err();
+        assert!(err.message().contains("account"), "{err}");
+    }
+
+    #[test]
+    fn keys_of_other_kinds_are_refused() {
+        let endpoint = format!("endpoint = \"{EMULATOR}\"");
+        for key in [
+            "registry = \"r.io\"",
+            "plain-http = true",
+            "username = \"a\"",
+            "password-env = \"P\"",
+            "name = \"x\"",
+            "path = \"/x\"",
+            "writable = true",
+        ] {
+            let err = blob_config(&format!("{endpoint}\n{key}")).unwrap_err();
+            assert!(err.message().contains("does not apply"), "{key}: {err}");
+        }
+        for key in [
+            "endpoint = \"https://a.blob.core.windows.net\"",
+            "account = \"a\"",
+            "account-key-env = \"K\"",
+            "sas-file = \"/s\"",
+            "connection-string-env = \"C\"",
+            "export-destination = true",
+            "list-page-size = 2",
+        ] {
+            for other in [
+                "kind = \"oci\"\nregistry = \"r.io\"",
+                "kind = \"oci-layout\"\nname = \"l\"\npath = \"/x\"",
+            ] {
+                let err = Config::parse(&format!("[[store]]\n{other}\n{key}\n")).unwrap_err();
+                assert!(
+                    err.message().contains("only to \"azure-blob\""),
+                    "{key}: {err}"
+                );
+            }
+        }
+        let err = Config::parse("[[store]]\nkind = \"blob\"\n").unwrap_err();
+        assert!(err.message().contains("\"azure-blob\""), "{err}");
+    }
+
+    #[test]
+    fn one_credential_source_at_most() {
+        let endpoint = format!("endpoint = \"{EMULATOR}\"");
+        for keys in [
+            "account-key-env = \"K\"\nsas-env = \"S\"",
+            "token-file = \"/t\"\nconnection-string-env = \"C\"",
+        ] {
+            let err = blob_config(&format!("{endpoint}\n{keys}")).unwrap_err();
+            assert!(err.message().contains("not several"), "{keys}: {err}");
+        }
+        let err =
+            blob_config(&format!("{endpoint}\nsas-env = \"S\"\nsas-file = \"/s\"")).unwrap_err();
+        assert!(err.message().contains("not both"), "{err}");
+        let config = blob_config(&format!("{endpoint}\ntoken-env = \"T\"")).unwrap();
+        assert!(matches!(
+            only_blob_store(&config).credentials,
+            BlobCredentialSource::Bearer(_)
+        ));
+    }
+
+    #[test]
+    fn list_page_sizes_outside_azures_range_are_refused() {
+        for size in ["0", "5001", "-1"] {
+            let err = blob_config(&format!(
+                "endpoint = \"{EMULATOR}\"\nlist-page-size = {size}"
+            ))
+            .unwrap_err();
+            assert!(
+                err.message().contains("between 1 and 5000"),
+                "{size}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn connection_strings_give_a_key_or_a_sas_for_their_endpoint() {
+        let azurite = format!(
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;\
+             AccountKey={DEV_ACCOUNT_KEY};BlobEndpoint={EMULATOR};\
+             QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
+        );
+        match connection(&azurite, EMULATOR).unwrap() {
+            BlobCredentials::SharedKey { account, key } => {
+                assert_eq!(account, "devstoreaccount1");
+                assert_eq!(key.expose(), DEV_ACCOUNT_KEY);
+            }
+            other => panic!("{other:?}"),
+        }
+
+        let portal = "DefaultEndpointsProtocol=https;AccountName=myacct;AccountKey=a2V5;\
+                      EndpointSuffix=core.windows.net";
+        assert!(connection(portal, "https://myacct.blob.core.windows.net").is_ok());
+        let err = connection(portal, "https://other.blob.core.windows.net").unwrap_err();
+        assert!(
+            err.contains("\"myacct\"") && err.contains("\"other\""),
+            "{err}"
+        );
+
+        let sas = "BlobEndpoint=https://myacct.blob.core.windows.net/;\
+                   SharedAccessSignature=sv=2022-11-02&sig=c2ln%3D";
+        match connection(sas, "https://myacct.blob.core.windows.net").unwrap() {
+            BlobCredentials::Sas(token) => assert_eq!(token.expose(), "sv=2022-11-02&sig=c2ln%3D"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn use_development_storage_means_the_emulators_account_and_key() {
+        // On whatever port the store's endpoint names.
+        let endpoint = "http://127.0.0.1:41234/devstoreaccount1";
+        match connection("UseDevelopmentStorage=true", endpoint).unwrap() {
+            BlobCredentials::SharedKey { account, key } => {
+                assert_eq!(account, "devstoreaccount1");
+                assert_eq!(key.expose(), DEV_ACCOUNT_KEY);
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = connection(
+            "UseDevelopmentStorage=true",
+            "https://acct.blob.core.windows.net",
+        )
+        .unwrap_err();
+        assert!(err.contains("devstoreaccount1"), "{err}");
+        let err = connection("UseDevelopmentStorage=true;AccountKey=a2V5", endpoint).unwrap_err();
+        assert!(err.contains("keep one"), "{err}");
+    }
+
+    #[test]
+    fn connection_strings_that_disagree_or_lack_a_secret_are_refused() {
+        let key = "AccountKey=c2VjcmV0LWtleQ==";
+        for (text, says) in [
+            (
+                format!(
+                    "AccountName=devstoreaccount1;{key};\
+                     BlobEndpoint=http://127.0.0.1:9/devstoreaccount1"
+                ),
+                "make them agree",
+            ),
+            (
+                format!("DefaultEndpointsProtocol=https;AccountName=devstoreaccount1;{key}"),
+                "make them agree",
+            ),
+            (format!("AccountName=other;{key}"), "make them agree"),
+            (key.to_owned(), "no AccountName"),
+            ("AccountName=devstoreaccount1".to_owned(), "no AccountKey"),
+            (
+                format!("AccountName=devstoreaccount1;{key};SharedAccessSignature=sig=x"),
+                "keep one",
+            ),
+            (
+                "AccountName=devstoreaccount1;AccountKey=not base64!".to_owned(),
+                "not base64",
+            ),
+            ("c2VjcmV0LWtleQ".to_owned(), "not Key=Value"),
+            // A pasted key splits at its padding into an unknown key.
+            ("c2VjcmV0LWtleQ==".to_owned(), "no AccountKey"),
+        ] {
+            let err = connection(&text, EMULATOR).unwrap_err();
+            assert!(err.contains(says), "{text}: {err}");
+            assert!(!err.contains("c2VjcmV0LWtleQ"), "the key leaked: {err}");
+        }
+    }
+
+    #[test]
+    fn blob_secrets_are_checked_when_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        };
+        let sas = write("sas", "?sv=2022-11-02&ss=b&sig=abc%2Bdef\n");
+        let config =
+            blob_config(&format!("endpoint = \"{EMULATOR}\"\nsas-file = \"{sas}\"")).unwrap();
+        match only_blob_store(&config).credentials().unwrap() {
+            BlobCredentials::Sas(token) => {
+                assert_eq!(token.expose(), "sv=2022-11-02&ss=b&sig=abc%2Bdef")
+            }
+            other => panic!("{other:?}"),
+        }
+
+        let unsigned = write("unsigned", "sv=2022-11-02&ss=b");
+        let config = blob_config(&format!(
+            "endpoint = \"{EMULATOR}\"\nsas-file = \"{unsigned}\""
+        ))
+        .unwrap();
+        let err = only_blob_store(&config).credentials().unwrap_err();
+        assert!(err.message().contains("no sig="), "{err}");
+
+        let key = write("key", "hunter2 is not base64");
+        let config = blob_config(&format!(
+            "endpoint = \"{EMULATOR}\"\naccount-key-file = \"{key}\""
+        ))
+        .unwrap();
+        let err = only_blob_store(&config).credentials().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
+        assert!(err.message().contains("not base64"), "{err}");
+        assert!(!err.message().contains("hunter2"), "{err}");
+        assert!(!format!("{:?}", BlobCredentials::Sas(Secret("s3cr3t".into()))).contains("s3cr3t"));
+    }
+
+    #[test]
+    fn a_path_style_endpoint_wins_over_a_host_style_one_on_its_host() {
+        let config = Config::parse(&format!(
+            "[[store]]\nkind = \"azure-blob\"\nendpoint = \"http://127.0.0.1:10000\"\n\
+             account = \"whole\"\n\
+             [[store]]\nkind = \"azure-blob\"\nendpoint = \"{EMULATOR}\"\n"
+        ))
+        .unwrap();
+        let url = BlobUrl::parse(&format!("{EMULATOR}/cfg/x.json")).unwrap();
+        let (store, _, location) = config.blob_store(&url).unwrap().unwrap();
+        assert_eq!(store.key(), EMULATOR);
+        assert_eq!(location.container, "cfg");
+        let url = BlobUrl::parse("http://127.0.0.1:10000/cfg/x.json").unwrap();
+        let (store, _, _) = config.blob_store(&url).unwrap().unwrap();
+        assert_eq!(store.key(), "http://127.0.0.1:10000");
     }
 
     #[test]

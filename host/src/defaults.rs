@@ -96,6 +96,7 @@ async fn push(runtime: &Runtime, folder: &Path, artifact: &BuiltIn) -> Result<()
         access: StoreAccess {
             plain_http: false,
             credentials: Credentials::Anonymous,
+            blob: None,
         },
         layers: artifact
             .files

@@ -1,7 +1,7 @@
 //! artifact-store: fetches the artifacts of FHIR server operations
 //! (template collections, de-identification and export configurations) from
-//! OCI registries, through a provider component that runs in a wasmtime
-//! sandbox.
+//! OCI registries, OCI image layouts and Azure Blob Storage, through store
+//! components that run in a wasmtime sandbox.
 //!
 //! [`ArtifactStore`] routes a reference to its registered store, calls the
 //! provider with the operation's size limit, and checks what comes back;

@@ -16,8 +16,8 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 /// Fetch and publish FHIR operation artifacts (templates,
-/// de-identification configs) in OCI registries and OCI image layouts,
-/// through sandboxed store components.
+/// de-identification configs) in OCI registries, OCI image layouts and
+/// Azure Blob Storage, through sandboxed store components.
 #[derive(Parser)]
 #[command(name = "artifact-store", version)]
 struct Cli {
@@ -38,8 +38,12 @@ struct Cli {
 enum Command {
     /// Fetch an artifact, verify it, and write its files to a folder.
     Pull {
-        /// `<registry>/<repository>[:<tag>][@sha256:<hex>]`, or
-        /// `<store>/<repository>...` for a layout store such as `default`
+        /// `<registry>/<repository>[:<tag>][@sha256:<hex>]`;
+        /// `<store>/<repository>...` for a layout store such as `default`;
+        /// a blob URL `<endpoint>/<container>/<name>` (a trailing `/` for
+        /// every blob under it, as a folder; `@sha256:<hex>` pins it); or a
+        /// bare file name, a blob in the export destination's
+        /// `anonymization` container
         reference: String,
         /// The folder to write; it must be missing or empty (see --force).
         #[arg(long, short, value_name = "DIR")]
@@ -51,24 +55,31 @@ enum Command {
         /// Replace the contents of a non-empty output folder.
         #[arg(long)]
         force: bool,
+        /// Pull a blob only if it still has this ETag (a bare tag is
+        /// quoted); else fail with PreconditionFailed. Blobs only.
+        #[arg(long, value_name = "ETAG")]
+        if_match: Option<String>,
         /// Print a JSON description of the result on stdout.
         #[arg(long)]
         json: bool,
     },
-    /// Publish a file or a folder as an ORAS-compatible artifact, and print
-    /// its manifest digest.
+    /// Publish a file or a folder as an ORAS-compatible artifact, or as
+    /// blobs, and print its digest.
     Push {
         /// A file (one layer titled with this path) or a folder (one
         /// tar+gzip layer titled with this path); relative, inside the
-        /// current folder.
+        /// current folder. To Azure Blob: a file is one blob, a folder one
+        /// blob per file under the prefix.
         path: PathBuf,
-        /// `<registry>/<repository>[:<tag>]`
+        /// `<registry>/<repository>[:<tag>]`, `<store>/<repository>[:<tag>]`
+        /// for a layout store, a blob URL, a prefix URL ending in `/`, or a
+        /// bare file name in the export destination
         reference: String,
         /// The manifest's artifactType (default
-        /// application/vnd.unknown.artifact.v1).
+        /// application/vnd.unknown.artifact.v1). OCI pushes only.
         #[arg(long, value_name = "TYPE")]
         artifact_type: Option<String>,
-        /// A manifest annotation; repeat for more.
+        /// A manifest annotation; repeat for more. OCI pushes only.
         #[arg(long = "annotation", short = 'a', value_name = "KEY=VALUE", value_parser = parse_annotation)]
         annotations: Vec<(String, String)>,
         /// The operation whose size limit applies to what is pushed.
@@ -78,9 +89,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print the digest of the manifest a reference names.
+    /// Print the digest of the manifest a reference names (of a blob's or
+    /// folder's content, for Azure Blob).
     Resolve {
-        /// `<registry>/<repository>[:<tag>][@sha256:<hex>]`
+        /// `<registry>/<repository>[:<tag>][@sha256:<hex>]`, a layout
+        /// store's `<store>/<repository>...`, a blob or prefix URL, or a
+        /// bare file name in the export destination
         reference: String,
         /// Print a JSON descriptor on stdout.
         #[arg(long)]
@@ -124,17 +138,21 @@ async fn run(cli: Cli) -> Result<(), Error> {
             output,
             operation,
             force,
+            if_match,
             json,
         } => {
             output::check_target(&output, force)?;
             let options = PullOptions {
                 operation,
-                if_match: None,
+                if_match,
             };
             let started = Instant::now();
             let received = Arc::new(AtomicU64::new(0));
-            let progress =
-                Progress::start(&format!("pulling {reference}"), Arc::clone(&received), json);
+            let progress = Progress::start(
+                &format!("pulling {}", shown(&reference)),
+                Arc::clone(&received),
+                json,
+            );
             let result = store.pull(&reference, &options, received).await;
             progress.finish();
             let artifact = result?;
@@ -155,7 +173,11 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 artifact_type,
                 annotations,
             };
-            let progress = Progress::start(&format!("pushing {reference}"), Arc::default(), json);
+            let progress = Progress::start(
+                &format!("pushing {}", shown(&reference)),
+                Arc::default(),
+                json,
+            );
             let result = store
                 .push(input, &reference, &options, Arc::default())
                 .await;
@@ -209,6 +231,9 @@ fn print_pulled(artifact: &Artifact, output: &Path, elapsed: Duration, json: boo
     }
     println!("Pulled {}", artifact.reference);
     println!("Digest: {}", artifact.manifest.digest);
+    if let Some(etag) = &artifact.etag {
+        println!("ETag:   {etag}");
+    }
     println!(
         "Files:  {} ({}) in {}",
         artifact.files.len(),
@@ -222,6 +247,12 @@ fn print_pulled(artifact: &Artifact, output: &Path, elapsed: Duration, json: boo
             human_bytes(file.content.len() as u64)
         );
     }
+}
+
+/// A reference as the progress line shows it: without a query or
+/// fragment, which the pull refuses anyway but which may hold a pasted SAS.
+fn shown(reference: &str) -> &str {
+    reference.split(['?', '#']).next().unwrap_or(reference)
 }
 
 fn human_bytes(n: u64) -> String {

@@ -31,9 +31,9 @@ mod bindings {
 }
 
 pub use bindings::artifact_store::provider::types::{
-    Artifact as GuestArtifact, BasicCredentials, Credentials, Descriptor as GuestDescriptor,
-    Error as GuestError, FetchRequest, File as GuestFile, Folder as GuestFolder, PushLayer,
-    PushRequest, StoreAccess,
+    Artifact as GuestArtifact, BasicCredentials, BlobAccount, Credentials,
+    Descriptor as GuestDescriptor, Error as GuestError, FetchRequest, File as GuestFile,
+    Folder as GuestFolder, PushLayer, PushRequest, SharedKey, StoreAccess,
 };
 use bindings::ArtifactProviderPre;
 

@@ -2,38 +2,12 @@
 //! output folder left as it was.
 
 use std::fs;
-use std::net::TcpListener;
 
 use crate::common::cli::{Config, Store, Workdir};
 use crate::common::content::{self, Entry};
 use crate::common::push::{oras_push, Layer, RawPusher};
 use crate::common::registry::Registry;
-
-/// A loopback listener that nothing should ever connect to: the config
-/// names it as a store, and the test checks that no connection arrived.
-struct Tripwire {
-    listener: TcpListener,
-}
-
-impl Tripwire {
-    fn new() -> Tripwire {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        Tripwire { listener }
-    }
-
-    fn authority(&self) -> String {
-        self.listener.local_addr().unwrap().to_string()
-    }
-
-    fn assert_untouched(&self) {
-        match self.listener.accept() {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => panic!("tripwire: {e}"),
-            Ok((_, peer)) => panic!("{peer} connected before the reference was checked"),
-        }
-    }
-}
+use crate::common::tripwire::Tripwire;
 
 /// Asserts the failure `name` for `reference` and that nothing was written.
 fn assert_pull_fails(config: &Config, reference: &str, extra: &[&str], name: &str) -> String {

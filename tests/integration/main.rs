@@ -1,11 +1,14 @@
 //! Integration tests: `artifact-store` run as a subprocess against real
 //! registries on loopback, with artifacts pushed by the ORAS Python client,
 //! by a raw pusher, or by `artifact-store push` itself, and read back by the
-//! ORAS Python client and skopeo. `scripts/setup` installs what they need.
+//! ORAS Python client and skopeo; and against Azurite, with blobs uploaded
+//! and read back by Microsoft's Python SDK. `scripts/setup` installs what
+//! they need.
 
 mod common;
 
 mod auth;
+mod blob;
 mod failures;
 mod fixtures;
 mod hardening;

@@ -106,6 +106,12 @@ impl Config {
             writeln!(text, "[operation.{name}]\nmax-size = \"{max_size}\"\n").unwrap();
         }
 
+        Config::from_toml(&text)
+    }
+
+    /// Writes `text` as the config file, as it stands: for stores that
+    /// [`Store`] does not describe, such as Azure Blob accounts.
+    pub fn from_toml(text: &str) -> Config {
         let dir = tempfile::tempdir().expect("config dir");
         fs::write(dir.path().join("artifact-store.toml"), text).expect("write config");
         Config { dir }
@@ -136,11 +142,31 @@ impl Config {
         self.run_in(dir, &args, None)
     }
 
+    /// As [`Config::run`], with each `(name, value)` of `env` set on the
+    /// child only: for secrets in variables that configs name freely.
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        self.command_with_env(args, env).run()
+    }
+
+    /// As [`Config::run_in`], with `env` set on the child only.
+    pub fn run_in_with_env(&self, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = self.command_with_env(args, env);
+        command.0.current_dir(dir);
+        command.run()
+    }
+
     fn command(&self, args: &[&str], password: Option<&str>) -> CliCommand {
+        match password {
+            Some(password) => self.command_with_env(args, &[(PASSWORD_ENV, password)]),
+            None => self.command_with_env(args, &[]),
+        }
+    }
+
+    fn command_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> CliCommand {
         let mut command = artifact_store();
         command.arg("--config").arg(self.path()).args(args);
-        if let Some(password) = password {
-            command.env(PASSWORD_ENV, password);
+        for (name, value) in env {
+            command.env(name, value);
         }
         CliCommand(command)
     }
@@ -170,6 +196,11 @@ pub fn artifact_store() -> Command {
     for var in [
         "ARTIFACT_STORE_CONFIG",
         PASSWORD_ENV,
+        // The variables Azure tools read, which the Blob tests' configs
+        // name too: only what a test sets may reach the child.
+        "AZURE_STORAGE_KEY",
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "AZURE_STORAGE_SAS_TOKEN",
         "RUST_LOG",
         "http_proxy",
         "https_proxy",

@@ -1,11 +1,14 @@
-//! Fixtures shared by the integration tests: real registries on loopback,
-//! an in-process token server, misbehaving registry and lying proxy,
-//! pushers, skopeo, a raw reader of what registries serve, and the CLI
-//! runner. Every server and child process stops when its value drops.
+//! Fixtures shared by the integration tests: real registries and Azurite
+//! on loopback, an in-process token server, misbehaving registry and lying
+//! proxy, pushers, skopeo, the Azure Storage SDK, a raw reader of what
+//! registries serve, and the CLI runner. Every server and child process
+//! stops when its value drops.
 
 // Each test module uses a different part of the fixtures.
 #![allow(dead_code)]
 
+pub mod azure_sdk;
+pub mod azurite;
 pub mod bad_registry;
 pub mod cli;
 pub mod content;
@@ -18,3 +21,4 @@ pub mod registry;
 pub mod serve;
 pub mod skopeo;
 pub mod token;
+pub mod tripwire;
