@@ -545,12 +545,15 @@ fn map_error_code(code: &ErrorCode, authority: &str) -> Error {
         | E::HttpProtocolError => {
             Error::StoreNotReachable(format!("cannot reach {authority} ({code:?})"))
         }
-        E::TlsProtocolError | E::TlsCertificateError | E::TlsAlertReceived(_) => {
-            Error::StoreNotReachable(format!(
-                "TLS with {authority} failed ({code:?}); check the certificate or use \
+        E::TlsCertificateError => Error::StoreNotReachable(format!(
+            "the certificate of {authority} was not trusted ({code:?}); if a private \
+             certificate authority signed it, give the store that authority's certificate \
+             (ca-file)"
+        )),
+        E::TlsProtocolError | E::TlsAlertReceived(_) => Error::StoreNotReachable(format!(
+            "TLS with {authority} failed ({code:?}); check the certificate or use \
                  plain HTTP for a loopback registry"
-            ))
-        }
+        )),
         other => Error::Other(format!("HTTP request to {authority} failed ({other:?})")),
     }
 }
@@ -664,5 +667,13 @@ mod tests {
             Error::Timeout(_)
         ));
         assert!(matches!(map(ErrorCode::LoopDetected), Error::Other(_)));
+    }
+
+    #[test]
+    fn an_untrusted_certificate_says_so_and_names_the_fix() {
+        let e = map_error_code(&ErrorCode::TlsCertificateError, "reg.io:443");
+        assert!(matches!(e, Error::StoreNotReachable(_)));
+        assert!(e.message().contains("reg.io:443 was not trusted"), "{e}");
+        assert!(e.message().contains("ca-file"), "{e}");
     }
 }

@@ -99,6 +99,10 @@ pub struct Store {
     /// Authorities (`host:port`) besides the store's own that its
     /// component may reach, such as the blob host a registry redirects to.
     pub allow_hosts: Vec<String>,
+    /// A PEM file of certificate authorities that this store's HTTPS
+    /// requests trust besides the public web roots (`ca-file`). It is read
+    /// when a call to the store is made.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The kinds of store the host knows.
@@ -498,6 +502,11 @@ impl Config {
                     layout.path = base.join(&layout.path);
                 }
             }
+            if let Some(ca_file) = &mut store.ca_file {
+                if ca_file.is_relative() {
+                    *ca_file = base.join(&*ca_file);
+                }
+            }
         }
         config.source = Some(path.to_path_buf());
         Ok(config)
@@ -758,6 +767,7 @@ struct RawStore {
     #[serde(default)]
     allow_hosts: Vec<String>,
     timeout: Option<String>,
+    ca_file: Option<PathBuf>,
     name: Option<String>,
     path: Option<PathBuf>,
     writable: Option<bool>,
@@ -809,6 +819,13 @@ impl RawStore {
         for host in &self.allow_hosts {
             allow_hosts.push(check_authority(host).map_err(|msg| format!("allow-hosts: {msg}"))?);
         }
+        let ca_file = self.ca_file.clone();
+        if ca_file
+            .as_ref()
+            .is_some_and(|path| path.as_os_str().is_empty())
+        {
+            return Err("ca-file is empty; give the path of a PEM certificate file".into());
+        }
 
         let kind = match self.kind.as_str() {
             "oci" => {
@@ -831,6 +848,7 @@ impl RawStore {
             kind,
             timeout,
             allow_hosts,
+            ca_file,
         })
     }
 
@@ -953,6 +971,7 @@ impl RawStore {
             ("token-env", self.token_env.is_some()),
             ("token-file", self.token_file.is_some()),
             ("allow-hosts", !self.allow_hosts.is_empty()),
+            ("ca-file", self.ca_file.is_some()),
         ];
         if let Some((key, _)) = only_oci.iter().find(|(_, set)| *set) {
             return Err(format!("{key} does not apply to an \"oci-layout\" store"));
@@ -1113,6 +1132,44 @@ path = "/srv/artifacts/layout"
         let config = Config::from_file(&file).unwrap();
         let (_, layout) = config.layout_store("local").unwrap();
         assert_eq!(layout.path, dir.path().join("layout"));
+    }
+
+    #[test]
+    fn ca_files_follow_the_config_file_and_apply_to_network_stores() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("stores.toml");
+        std::fs::write(
+            &file,
+            "[[store]]\nkind = \"oci\"\nregistry = \"r.example\"\nca-file = \"certs/ca.pem\"\n\n\
+             [[store]]\nkind = \"azure-blob\"\nendpoint = \"https://acct.blob.core.windows.net\"\n\
+             ca-file = \"/etc/ssl/private-ca.pem\"\n\n\
+             [[store]]\nkind = \"oci\"\nregistry = \"plain.example\"\n",
+        )
+        .unwrap();
+        let config = Config::from_file(&file).unwrap();
+        let (oci, _) = config.oci_store("r.example").unwrap();
+        assert_eq!(oci.ca_file, Some(dir.path().join("certs/ca.pem")));
+        assert_eq!(
+            config.stores()[1].ca_file,
+            Some(PathBuf::from("/etc/ssl/private-ca.pem"))
+        );
+        let (plain, _) = config.oci_store("plain.example").unwrap();
+        assert_eq!(plain.ca_file, None);
+    }
+
+    #[test]
+    fn ca_files_are_refused_where_they_mean_nothing() {
+        let err = Config::parse(
+            "[[store]]\nkind = \"oci-layout\"\nname = \"l\"\npath = \"/x\"\nca-file = \"ca.pem\"\n",
+        )
+        .unwrap_err();
+        assert!(err.message().contains("ca-file does not apply"), "{err}");
+        let err = Config::parse("[[store]]\nkind = \"oci\"\nregistry = \"r.io\"\nca-file = \"\"\n")
+            .unwrap_err();
+        assert!(err.message().contains("ca-file is empty"), "{err}");
+        let err = Config::parse("[[store]]\nkind = \"oci\"\nregistry = \"r.io\"\nca-file = 1\n")
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
     }
 
     #[test]

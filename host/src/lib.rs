@@ -16,6 +16,7 @@ pub mod output;
 pub mod runtime;
 pub mod sandbox;
 pub mod store;
+pub mod tls;
 
 pub use config::Config;
 pub use error::{Error, ErrorKind};

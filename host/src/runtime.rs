@@ -221,7 +221,18 @@ impl Runtime {
         match outcome {
             Err(_elapsed) => Err(timeout_error()),
             Ok(Ok(Ok(value))) => Ok(value),
-            Ok(Ok(Err(guest))) => Err(from_guest(guest)),
+            Ok(Ok(Err(guest))) => {
+                let err = from_guest(guest);
+                // The guest only saw an error code; the host knows why the
+                // handshake failed and what it trusted.
+                match store.data().tls_failure() {
+                    Some(failure) => Err(Error::new(
+                        err.kind(),
+                        format!("{}; the host saw: {failure}", err.message()),
+                    )),
+                    None => Err(err),
+                }
+            }
             Ok(Err(trap)) => {
                 if store.data().memory.was_hit() {
                     return Err(provider_failure(format!(

@@ -6,7 +6,8 @@
 //! is wasi:http, and every outgoing request passes [`Policy`], which
 //! refuses any authority the store was not granted. A refusal reaches the
 //! guest as `error-code.http-request-denied`, an error value it reports,
-//! never a trap.
+//! never a trap. HTTPS requests go out through [`crate::tls`], with the
+//! store's certificate authorities.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +22,8 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{
     RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
 };
+
+use crate::tls::{self, TlsFailure, Trust};
 
 /// How long to wait for a TCP (and TLS) connection, unless the guest asks
 /// for less. A store on the other side of the world connects in well under
@@ -94,6 +97,8 @@ pub struct Grant {
     /// Whether plain HTTP may be used. Without it every request must be
     /// HTTPS.
     pub plain_http: bool,
+    /// The certificate authorities HTTPS requests trust.
+    pub trust: Trust,
 }
 
 impl Grant {
@@ -103,6 +108,7 @@ impl Grant {
             store: None,
             extra: Vec::new(),
             plain_http: false,
+            trust: Trust::public(),
         }
     }
 
@@ -136,6 +142,9 @@ pub struct Policy {
     realms: Arc<Mutex<Vec<Realm>>>,
     /// Response body bytes received so far, for progress reports.
     received: Arc<AtomicU64>,
+    /// The last TLS handshake that failed, to explain the error code the
+    /// guest reports.
+    tls_failure: Arc<Mutex<Option<TlsFailure>>>,
 }
 
 impl Policy {
@@ -145,7 +154,16 @@ impl Policy {
             grant: Arc::new(grant),
             realms: Arc::new(Mutex::new(Vec::new())),
             received,
+            tls_failure: Arc::default(),
         }
+    }
+
+    /// The last TLS handshake of this call that failed, if any.
+    pub fn tls_failure(&self) -> Option<TlsFailure> {
+        self.tls_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn admits(&self, uri: &http::Uri) -> bool {
@@ -215,9 +233,20 @@ impl WasiHttpHooks for Policy {
         let realms = Arc::clone(&self.realms);
         let received = Arc::clone(&self.received);
         let options = with_default_timeouts(options);
+        let trust = https.then(|| self.grant.trust.clone());
+        let tls_failure = Arc::clone(&self.tls_failure);
         Box::new(async move {
-            let (response, io) =
-                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            let (response, io) = match trust {
+                Some(trust) => tls::send(request, options, trust, tls_failure).await?,
+                None => {
+                    let (response, io) =
+                        wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+                    (
+                        response.map(BodyExt::boxed_unsync),
+                        Box::new(io) as tls::Connection,
+                    )
+                }
+            };
             if from_store && response.status() == http::StatusCode::UNAUTHORIZED {
                 learn_realms(response.headers(), &realms);
             }
@@ -230,10 +259,7 @@ impl WasiHttpHooks for Policy {
                 })
                 .boxed_unsync()
             });
-            Ok((
-                response,
-                Box::new(io) as Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
-            ))
+            Ok((response, io))
         })
     }
 }
@@ -363,6 +389,13 @@ pub struct State {
 }
 
 impl State {
+    /// The last TLS handshake of the call that failed, if any.
+    pub fn tls_failure(&self) -> Option<TlsFailure> {
+        self.policy.tls_failure()
+    }
+}
+
+impl State {
     /// A state with an empty WASI context: no environment, arguments,
     /// sockets or name lookups; stdio goes nowhere; no directory but
     /// `preopen` if given.
@@ -426,6 +459,7 @@ mod tests {
                 store: Authority::parse(store),
                 extra: extra.iter().map(|a| Authority::parse(a).unwrap()).collect(),
                 plain_http,
+                trust: Trust::public(),
             },
             Arc::default(),
         )

@@ -24,6 +24,7 @@ use crate::runtime::{
     StoreAccess, FIRST_PARTY_PROVIDER, LAYOUT_COMPONENT,
 };
 use crate::sandbox::{Authority, Grant, Preopen};
+use crate::tls::Trust;
 
 /// Linear memory a provider instance may use beyond twice the artifact
 /// limit (the compressed layers and the unpacked files): code, stacks,
@@ -818,6 +819,10 @@ fn grant(store: &Store, authority: &str, plain_http: bool) -> Result<Grant, Erro
             .map(|host| parse(host))
             .collect::<Result<_, _>>()?,
         plain_http,
+        trust: match &store.ca_file {
+            Some(path) => Trust::with_ca_file(path)?,
+            None => Trust::public(),
+        },
     })
 }
 

@@ -21,4 +21,5 @@ mod pull;
 mod push;
 mod push_auth;
 mod redirect;
+mod tls;
 mod whiteout;

@@ -1,6 +1,6 @@
 //! Fixtures shared by the integration tests: real registries and Azurite
 //! on loopback, an in-process token server, misbehaving registry and lying
-//! proxy, pushers, skopeo, the Azure Storage SDK, a raw reader of what
+//! proxy, pushers, skopeo, a private certificate authority, the Azure Storage SDK, a raw reader of what
 //! registries serve, and the CLI runner. Every server and child process
 //! stops when its value drops.
 
@@ -20,5 +20,6 @@ pub mod push;
 pub mod registry;
 pub mod serve;
 pub mod skopeo;
+pub mod tls;
 pub mod token;
 pub mod tripwire;

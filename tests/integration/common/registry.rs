@@ -10,6 +10,7 @@ use tempfile::TempDir;
 
 use super::http;
 use super::process::{free_port, POLL};
+use super::tls::ServerCert;
 use super::token::TokenServer;
 
 /// Where Debian's `docker-registry` package puts the binary.
@@ -36,6 +37,8 @@ pub enum Auth<'a> {
 pub struct Registry {
     child: Child,
     authority: String,
+    /// Whether it serves HTTPS.
+    tls: bool,
     dir: TempDir,
 }
 
@@ -62,8 +65,31 @@ impl Registry {
     }
 
     pub fn start(auth: Auth<'_>) -> Registry {
+        Registry::start_with(auth, None)
+    }
+
+    /// A registry serving HTTPS with `cert`.
+    pub fn start_tls(auth: Auth<'_>, cert: &ServerCert) -> Registry {
+        Registry::start_with(auth, Some(cert))
+    }
+
+    fn start_with(auth: Auth<'_>, cert: Option<&ServerCert>) -> Registry {
         let dir = tempfile::tempdir().expect("registry temp dir");
         let auth_yaml = auth_section(&auth, dir.path());
+        let tls_yaml = match cert {
+            None => String::new(),
+            Some(cert) => {
+                let cert_path = dir.path().join("server.pem");
+                let key_path = dir.path().join("server.key");
+                fs::write(&cert_path, &cert.cert_pem).expect("write server certificate");
+                fs::write(&key_path, &cert.key_pem).expect("write server key");
+                format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    cert_path.display(),
+                    key_path.display()
+                )
+            }
+        };
         let config = dir.path().join("config.yml");
         let log_path = dir.path().join("registry.log");
 
@@ -76,7 +102,7 @@ impl Registry {
                 "version: 0.1\n\
                  log:\n  level: error\n  accesslog:\n    disabled: false\n\
                  storage:\n  filesystem:\n    rootdirectory: {}\n\
-                 http:\n  addr: {authority}\n{auth_yaml}",
+                 http:\n  addr: {authority}\n{tls_yaml}{auth_yaml}",
                 dir.path().join("storage").display(),
             );
             fs::write(&config, yaml).expect("write registry config");
@@ -96,6 +122,7 @@ impl Registry {
                     return Registry {
                         child,
                         authority,
+                        tls: cert.is_some(),
                         dir,
                     }
                 }
@@ -114,9 +141,10 @@ impl Registry {
         &self.authority
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>`, or `https://` for a TLS registry.
     pub fn url(&self) -> String {
-        format!("http://{}", self.authority)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.authority)
     }
 
     /// Every request the registry has answered so far, oldest first, read
@@ -165,7 +193,9 @@ impl Drop for Registry {
 }
 
 /// Polls `/v2/` until the registry answers anything at all (401 counts: an
-/// auth-protected registry is ready too), or gives up.
+/// auth-protected registry is ready too), or gives up. A TLS registry is
+/// asked in plain HTTP too: Go's server answers that with a 400, which
+/// shows it is listening.
 fn wait_ready(child: &mut Child, authority: &str, log: &Path) -> Result<(), String> {
     let deadline = Instant::now() + READY_WITHIN;
     let url = format!("http://{authority}/v2/");
