@@ -1,8 +1,10 @@
 //! Registries served over TLS with a certificate authority made for the
 //! test: trusted through the store's `ca-file`, refused without it or with
 //! another authority's, and a handshake that never ends bounded by the
-//! connect timeout.
+//! connect timeout; and an Azurite over TLS, with Microsoft's SDK on the
+//! other side.
 
+use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,12 +12,19 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::common::azure_sdk::Sdk;
+use crate::common::azurite::Azurite;
 use crate::common::cli::{Config, Workdir};
-use crate::common::content::{files_only, snapshot, templates_under, Source, DEID_CONFIG};
+use crate::common::content::{
+    files_only, snapshot, templates, templates_under, Source, DEID_CONFIG,
+};
 use crate::common::process::POLL;
 use crate::common::registry::{Auth, Registry};
 use crate::common::tls::TestCa;
 use crate::common::tripwire::Tripwire;
+
+/// The variable the Blob store's config names for the account key.
+const KEY_ENV: &str = "AZURE_STORAGE_KEY";
 
 /// The host's cap on connecting, TLS handshake included (sandbox.rs).
 const HOST_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -239,4 +248,58 @@ fn a_handshake_that_never_ends_times_out_at_the_connect_timeout() {
         took >= HOST_CONNECT_TIMEOUT && took < HOST_CONNECT_TIMEOUT * 3,
         "gave up after {took:?}"
     );
+}
+
+#[test]
+fn an_azure_blob_store_over_tls_trusts_its_ca_file() {
+    let ca = TestCa::new("artifact-store test CA");
+    let azurite = Azurite::start_tls(&ca.issue(&["127.0.0.1", "localhost"]));
+    let store = format!(
+        "[[store]]\nkind = \"azure-blob\"\nendpoint = \"{}\"\naccount-key-env = \"{KEY_ENV}\"\n",
+        azurite.endpoint()
+    );
+    let trusted = Config::from_toml(&format!("{store}ca-file = \"ca.pem\"\n"));
+    let ca_file = trusted.path().with_file_name("ca.pem");
+    ca.write(&ca_file);
+    let sdk = Sdk::trusting(&azurite, &ca_file);
+    let env = [(KEY_ENV, Azurite::KEY)];
+
+    // What the SDK uploads over HTTPS, the store pulls; what the store
+    // pushes, the SDK downloads.
+    sdk.create_container("tls", None);
+    sdk.upload("tls", "in/config.json", DEID_CONFIG.as_bytes(), None);
+    let work = Workdir::new();
+    let out = work.out();
+    let url = azurite.url("tls", "in/config.json");
+    trusted
+        .run_with_env(&["pull", &url, "--output", out.to_str().unwrap()], &env)
+        .success();
+    assert_eq!(
+        files_only(snapshot(&out)),
+        [("config.json".to_owned(), DEID_CONFIG.as_bytes().to_vec())].into()
+    );
+
+    let source = Source::new();
+    let url = azurite.url("tls", "out/");
+    trusted
+        .run_in_with_env(source.path(), &["push", "templates", &url], &env)
+        .success();
+    let expected: BTreeMap<String, Vec<u8>> = templates()
+        .into_iter()
+        .map(|(path, bytes)| (path.to_owned(), bytes))
+        .collect();
+    assert_eq!(sdk.download_prefix("tls", "out/"), expected);
+
+    // Without the ca-file the emulator's certificate is not trusted.
+    let untrusted = Config::from_toml(&store);
+    let work = Workdir::new();
+    let url = azurite.url("tls", "in/config.json");
+    let line = untrusted
+        .run_with_env(
+            &["pull", &url, "--output", work.out().to_str().unwrap()],
+            &env,
+        )
+        .failure("FailedToConnectToArtifactStore");
+    assert!(line.contains("was not trusted"), "{line}");
+    assert!(line.contains("ca-file"), "{line}");
 }

@@ -53,12 +53,25 @@ pub struct Properties {
 /// The SDK, connected to one Azurite with the account key.
 pub struct Sdk {
     connection_string: String,
+    /// A PEM file of the authorities to trust over HTTPS, if not the
+    /// system's.
+    ca_file: Option<PathBuf>,
 }
 
 impl Sdk {
     pub fn new(azurite: &Azurite) -> Sdk {
         Sdk {
             connection_string: azurite.connection_string(),
+            ca_file: None,
+        }
+    }
+
+    /// The SDK trusting only the authorities in `ca_file` (through
+    /// `requests`' `REQUESTS_CA_BUNDLE`), for an Azurite serving HTTPS.
+    pub fn trusting(azurite: &Azurite, ca_file: &Path) -> Sdk {
+        Sdk {
+            ca_file: Some(ca_file.to_path_buf()),
+            ..Sdk::new(azurite)
         }
     }
 
@@ -168,6 +181,9 @@ impl Sdk {
             .args(args)
             // The key travels in the child's environment, not its argv.
             .env("AZURE_STORAGE_CONNECTION_STRING", &self.connection_string);
+        if let Some(ca_file) = &self.ca_file {
+            command.env("REQUESTS_CA_BUNDLE", ca_file);
+        }
         let output = process::run(command, SDK_TIMEOUT);
         assert!(
             output.status.success(),

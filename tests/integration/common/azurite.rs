@@ -14,6 +14,7 @@ use tempfile::TempDir;
 use super::http;
 use super::process::{free_port, POLL};
 use super::push::repo_root;
+use super::tls::ServerCert;
 
 /// Where `scripts/setup` puts Azurite's Blob service entry point.
 const MAIN_JS: &str = ".tools/node_modules/azurite/dist/src/blob/main.js";
@@ -27,6 +28,8 @@ const READY_WITHIN: Duration = Duration::from_secs(20);
 pub struct Azurite {
     child: Child,
     port: u16,
+    /// Whether it serves HTTPS.
+    tls: bool,
     dir: TempDir,
 }
 
@@ -39,6 +42,15 @@ impl Azurite {
         "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
     pub fn start() -> Azurite {
+        Azurite::start_with(None)
+    }
+
+    /// Azurite serving HTTPS with `cert`.
+    pub fn start_tls(cert: &ServerCert) -> Azurite {
+        Azurite::start_with(Some(cert))
+    }
+
+    fn start_with(cert: Option<&ServerCert>) -> Azurite {
         let main_js = repo_root().join(MAIN_JS);
         assert!(
             main_js.is_file(),
@@ -49,6 +61,14 @@ impl Azurite {
         let log_path = dir.path().join("azurite.log");
         let location = dir.path().join("data");
         fs::create_dir(&location).expect("azurite data dir");
+        let mut tls_args = Vec::new();
+        if let Some(cert) = cert {
+            let cert_path = dir.path().join("server.pem");
+            let key_path = dir.path().join("server.key");
+            fs::write(&cert_path, &cert.cert_pem).expect("write server certificate");
+            fs::write(&key_path, &cert.key_pem).expect("write server key");
+            tls_args = vec!["--cert".into(), cert_path, "--key".into(), key_path];
+        }
 
         // The port may be taken between choosing and binding it; an Azurite
         // that exits at once is started again on another one.
@@ -63,6 +83,7 @@ impl Azurite {
                 .arg("--location")
                 .arg(&location)
                 .args(["--silent", "--skipApiVersionCheck", "--disableTelemetry"])
+                .args(&tls_args)
                 .current_dir(dir.path())
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().expect("dup log"))
@@ -73,8 +94,15 @@ impl Azurite {
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start node: {e} (run scripts/setup)"));
 
-            match wait_ready(&mut child, port, &log_path) {
-                Ok(()) => return Azurite { child, port, dir },
+            match wait_ready(&mut child, port, cert.is_some(), &log_path) {
+                Ok(()) => {
+                    return Azurite {
+                        child,
+                        port,
+                        tls: cert.is_some(),
+                        dir,
+                    }
+                }
                 Err(e) => {
                     stop(&mut child);
                     last_error = e;
@@ -89,15 +117,29 @@ impl Azurite {
     }
 
     /// The account's URL, path-style as the emulator serves it:
-    /// `http://127.0.0.1:<port>/devstoreaccount1`.
+    /// `http://127.0.0.1:<port>/devstoreaccount1` (`https://` with TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}/{}", self.port, Azurite::ACCOUNT)
+        format!(
+            "{}://127.0.0.1:{}/{}",
+            self.scheme(),
+            self.port,
+            Azurite::ACCOUNT
+        )
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// A connection string for the SDK, with the endpoint spelt out.
     pub fn connection_string(&self) -> String {
         format!(
-            "DefaultEndpointsProtocol=http;AccountName={};AccountKey={};BlobEndpoint={};",
+            "DefaultEndpointsProtocol={};AccountName={};AccountKey={};BlobEndpoint={};",
+            self.scheme(),
             Azurite::ACCOUNT,
             Azurite::KEY,
             self.endpoint()
@@ -143,8 +185,10 @@ fn stop(child: &mut Child) {
 }
 
 /// Polls the account until Azurite answers anything at all (an anonymous
-/// request gets 403, which shows it is listening), or gives up.
-fn wait_ready(child: &mut Child, port: u16, log: &Path) -> Result<(), String> {
+/// request gets 403, which shows it is listening), or gives up. Over TLS,
+/// which the fixtures' client does not speak, an accepted connection shows
+/// it.
+fn wait_ready(child: &mut Child, port: u16, tls: bool, log: &Path) -> Result<(), String> {
     let deadline = Instant::now() + READY_WITHIN;
     let url = format!("http://127.0.0.1:{port}/{}?comp=list", Azurite::ACCOUNT);
     let agent = http::agent();
@@ -153,7 +197,12 @@ fn wait_ready(child: &mut Child, port: u16, log: &Path) -> Result<(), String> {
             let log = fs::read_to_string(log).unwrap_or_default();
             return Err(format!("exited with {status}: {log}"));
         }
-        if agent.get(&url).call().is_ok() {
+        let ready = if tls {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        } else {
+            agent.get(&url).call().is_ok()
+        };
+        if ready {
             return Ok(());
         }
         if Instant::now() >= deadline {
