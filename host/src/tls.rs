@@ -167,6 +167,10 @@ impl fmt::Display for TlsFailure {
     }
 }
 
+/// A timeout the options leave unset, as wasmtime-wasi-http has it. The
+/// sandbox always sets all three; this only keeps [`send`] total.
+const UNSET_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// Sends one HTTPS request: TCP connect and TLS handshake within the
 /// connect timeout, HTTP/1.1, the first-byte timeout for the response head
 /// and the between-bytes timeout for the body, with errors mapped as
@@ -184,12 +188,12 @@ pub async fn send(
     let port = uri.port_u16().unwrap_or(443);
     let authority = format!("{}:{port}", uri.host().unwrap_or_default());
     let server_name = server_name(host)?;
-    let connect_timeout = options.connect_timeout.unwrap_or(Duration::MAX);
-    let first_byte_timeout = options.first_byte_timeout.unwrap_or(Duration::MAX);
+    let connect_timeout = options.connect_timeout.unwrap_or(UNSET_TIMEOUT);
+    let first_byte_timeout = options.first_byte_timeout.unwrap_or(UNSET_TIMEOUT);
     // tokio's interval panics on zero; a nanosecond is as good as zero.
     let between_bytes_timeout = options
         .between_bytes_timeout
-        .unwrap_or(Duration::MAX)
+        .unwrap_or(UNSET_TIMEOUT)
         .max(Duration::from_nanos(1));
 
     // Connect. The handshake counts against the connect timeout, so a
