@@ -351,11 +351,181 @@ impl Body for IdleLimited {
 mod tests {
     use super::*;
 
+    use std::net::SocketAddr;
+
+    use rustls::pki_types::PrivateKeyDer;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
     fn ca_pem() -> String {
         let key = rcgen::KeyPair::generate().unwrap();
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         params.self_signed(&key).unwrap().pem()
+    }
+
+    /// What the in-process server does once the handshake is done.
+    #[derive(Clone, Copy)]
+    enum Serve {
+        /// Answer `200` with `hello`.
+        Hello,
+        /// Read the request and say nothing.
+        Silence,
+        /// Send the head and part of the body, then nothing.
+        StopMidBody,
+    }
+
+    /// A TLS server on loopback with a certificate for 127.0.0.1 from its
+    /// own authority, and a [`Trust`] that trusts that authority. The
+    /// server lives as long as the test's runtime.
+    async fn server(serve: Serve) -> (SocketAddr, Trust, tempfile::TempDir) {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+        let cert = params.signed_by(&key, &issuer).unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca_cert.pem()).unwrap();
+        let trust = Trust::with_ca_file(&ca_file).unwrap();
+
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut stream) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let mut request = Vec::new();
+                    let mut buffer = [0u8; 1024];
+                    while !request.ends_with(b"\r\n\r\n") {
+                        match stream.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buffer[..n]),
+                        }
+                    }
+                    let answer: &[u8] = match serve {
+                        Serve::Hello => b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello",
+                        Serve::Silence => b"",
+                        Serve::StopMidBody => b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhel",
+                    };
+                    let _ = stream.write_all(answer).await;
+                    let _ = stream.flush().await;
+                    // Hold the connection open without a word more.
+                    std::future::pending::<()>().await;
+                });
+            }
+        });
+        (address, trust, dir)
+    }
+
+    fn get(address: SocketAddr) -> http::Request<WasiBody> {
+        let body = http_body_util::Empty::<Bytes>::new()
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        http::Request::get(format!("https://{address}/v2/"))
+            .header(http::header::HOST, address.to_string())
+            .body(body)
+            .unwrap()
+    }
+
+    fn timeouts(millis: u64) -> RequestOptions {
+        let t = Some(Duration::from_millis(millis));
+        RequestOptions {
+            connect_timeout: t,
+            first_byte_timeout: t,
+            between_bytes_timeout: t,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_server_the_ca_file_signed_is_trusted() {
+        let (address, trust, _dir) = server(Serve::Hello).await;
+        let failure = Arc::default();
+        let (response, connection) = send(get(address), timeouts(5000), trust, failure)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"hello");
+        drop(connection);
+    }
+
+    #[tokio::test]
+    async fn an_untrusted_server_is_a_certificate_error_with_its_reason() {
+        let (address, _trust, _dir) = server(Serve::Hello).await;
+        let failure: Arc<Mutex<Option<TlsFailure>>> = Arc::default();
+        let result = send(
+            get(address),
+            timeouts(5000),
+            Trust::public(),
+            failure.clone(),
+        )
+        .await;
+        assert!(matches!(result, Err(Error::TlsCertificateError)));
+        let failure = failure.lock().unwrap().clone().unwrap();
+        assert!(failure.certificate);
+        assert_eq!(failure.authority, address.to_string());
+        assert!(failure.reason.contains("UnknownIssuer"), "{failure}");
+        assert!(
+            failure.to_string().contains("the public web roots only"),
+            "{failure}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_is_a_first_byte_timeout() {
+        let (address, trust, _dir) = server(Serve::Silence).await;
+        let result = send(get(address), timeouts(200), trust, Arc::default()).await;
+        assert!(matches!(result, Err(Error::ConnectionReadTimeout)));
+    }
+
+    #[tokio::test]
+    async fn a_body_that_stops_is_a_between_bytes_timeout() {
+        let (address, trust, _dir) = server(Serve::StopMidBody).await;
+        let (response, connection) = send(get(address), timeouts(200), trust, Arc::default())
+            .await
+            .unwrap();
+        // The connection future drives the body; the guest's host polls it
+        // beside the body, and so does the test.
+        let connection = tokio::spawn(Pin::from(connection));
+        let body = response.into_body().collect().await;
+        assert!(matches!(body, Err(Error::ConnectionReadTimeout)));
+        connection.abort();
+    }
+
+    #[tokio::test]
+    async fn the_handshake_counts_against_the_connect_timeout() {
+        // Accepts TCP and never speaks TLS.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((tcp, _)) = listener.accept().await {
+                held.push(tcp);
+            }
+        });
+        let started = std::time::Instant::now();
+        let result = send(get(address), timeouts(200), Trust::public(), Arc::default()).await;
+        assert!(matches!(result, Err(Error::ConnectionTimeout)));
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 
     fn load(text: &[u8]) -> Result<Trust, crate::Error> {
