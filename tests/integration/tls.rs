@@ -14,13 +14,14 @@ use std::time::{Duration, Instant};
 
 use crate::common::azure_sdk::Sdk;
 use crate::common::azurite::Azurite;
-use crate::common::cli::{Config, Workdir};
+use crate::common::cli::{Config, Workdir, PASSWORD_ENV};
 use crate::common::content::{
     files_only, snapshot, templates, templates_under, Source, DEID_CONFIG,
 };
 use crate::common::process::POLL;
 use crate::common::registry::{Auth, Registry};
 use crate::common::tls::TestCa;
+use crate::common::token::TokenServer;
 use crate::common::tripwire::Tripwire;
 
 /// The variable the Blob store's config names for the account key.
@@ -97,6 +98,41 @@ fn pushes_and_pulls_over_tls_with_the_stores_ca_file() {
         registry.requests().iter().any(|r| r.method == "PUT"),
         "the pushes did not reach the registry"
     );
+}
+
+#[test]
+fn the_token_service_is_trusted_through_the_ca_file_too() {
+    let ca = TestCa::new("artifact-store test CA");
+    let tokens = TokenServer::start_tls("alice", "s3cret", &ca.issue(&["127.0.0.1"]));
+    let registry =
+        Registry::start_tls(Auth::Token(&tokens), &ca.issue(&["127.0.0.1", "localhost"]));
+    let config = https_store(
+        registry.authority(),
+        &format!("username = \"alice\"\npassword-env = \"{PASSWORD_ENV}\"\nca-file = \"ca.pem\""),
+    );
+    ca.write(&config.path().with_file_name("ca.pem"));
+    assert!(tokens.realm().starts_with("https://"));
+
+    let source = Source::new();
+    let reference = format!("{}/tls/config:v1", registry.authority());
+    let push = ["push", "config.json", reference.as_str()];
+    config
+        .run_in(source.path(), &push, Some("s3cret"))
+        .success();
+    let work = Workdir::new();
+    let out = work.out();
+    let pull = [
+        "pull",
+        reference.as_str(),
+        "--output",
+        out.to_str().unwrap(),
+    ];
+    config.run(&pull, Some("s3cret")).success();
+    assert_eq!(
+        files_only(snapshot(&out)),
+        [("config.json".to_owned(), DEID_CONFIG.as_bytes().to_vec())].into()
+    );
+    assert!(tokens.requests() > 0, "no token was asked for");
 }
 
 #[test]

@@ -1,9 +1,15 @@
-//! Runs an axum app on a loopback port in a background thread.
+//! Runs an axum app on a loopback port in a background thread, in plain
+//! HTTP or over TLS.
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::thread;
 
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::sync::oneshot;
+
+use super::tls::ServerCert;
 
 /// An in-process HTTP server. Dropping it stops the server and joins its
 /// thread.
@@ -17,6 +23,26 @@ impl Server {
     /// Binds a free loopback port now (so the address is known before the
     /// function returns) and serves `app` on it until dropped.
     pub fn start(app: axum::Router) -> Server {
+        Server::start_with(app, None)
+    }
+
+    /// As [`Server::start`], serving HTTPS with `cert`.
+    pub fn start_tls(app: axum::Router, cert: &ServerCert) -> Server {
+        let certs = CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("server certificate PEM");
+        let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).expect("server key PEM");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("server TLS config");
+        Server::start_with(app, Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
+    }
+
+    fn start_with(app: axum::Router, tls: Option<tokio_rustls::TlsAcceptor>) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         listener
             .set_nonblocking(true)
@@ -31,12 +57,19 @@ impl Server {
                 .expect("tokio runtime");
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .expect("serve");
+                let stopped = async {
+                    let _ = stopped.await;
+                };
+                match tls {
+                    None => axum::serve(listener, app)
+                        .with_graceful_shutdown(stopped)
+                        .await
+                        .expect("serve"),
+                    Some(acceptor) => axum::serve(TlsListener { listener, acceptor }, app)
+                        .with_graceful_shutdown(stopped)
+                        .await
+                        .expect("serve"),
+                }
             });
         });
 
@@ -61,5 +94,32 @@ impl Drop for Server {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// A listener whose connections have done their TLS handshake. A client
+/// that fails the handshake is dropped and the next one accepted.
+struct TlsListener {
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.listener.accept().await else {
+                continue;
+            };
+            if let Ok(stream) = self.acceptor.accept(tcp).await {
+                return (stream, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
     }
 }

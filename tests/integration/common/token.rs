@@ -24,6 +24,7 @@ use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::json;
 
 use super::serve::Server;
+use super::tls::ServerCert;
 
 /// How long a token stays valid. Long enough for any one test.
 const TOKEN_LIFETIME_SECS: u64 = 300;
@@ -74,6 +75,8 @@ pub struct TokenServer {
     state: Arc<State_>,
     cert_pem: String,
     server: Server,
+    /// Whether it serves HTTPS.
+    tls: bool,
 }
 
 impl TokenServer {
@@ -89,6 +92,21 @@ impl TokenServer {
 
     /// A server whose tokens grant what `grant` says.
     pub fn granting(username: &str, password: &str, reply: Reply, grant: Grant) -> TokenServer {
+        TokenServer::start_with(username, password, reply, grant, None)
+    }
+
+    /// A server granting the actions asked for, over HTTPS with `cert`.
+    pub fn start_tls(username: &str, password: &str, cert: &ServerCert) -> TokenServer {
+        TokenServer::start_with(username, password, Reply::Both, Grant::Asked, Some(cert))
+    }
+
+    fn start_with(
+        username: &str,
+        password: &str,
+        reply: Reply,
+        grant: Grant,
+        tls: Option<&ServerCert>,
+    ) -> TokenServer {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key pair");
         let params =
             rcgen::CertificateParams::new(vec!["token.test".to_owned()]).expect("cert params");
@@ -122,13 +140,18 @@ impl TokenServer {
         TokenServer {
             state,
             cert_pem: cert.pem(),
-            server: Server::start(app),
+            server: match tls {
+                Some(tls) => Server::start_tls(app, tls),
+                None => Server::start(app),
+            },
+            tls: tls.is_some(),
         }
     }
 
     /// The realm URL the registry names in its challenge.
     pub fn realm(&self) -> String {
-        format!("http://{}/token", self.server.authority())
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}/token", self.server.authority())
     }
 
     /// The PEM certificate the registry trusts as `rootcertbundle`.
