@@ -389,13 +389,6 @@ pub struct State {
 }
 
 impl State {
-    /// The last TLS handshake of the call that failed, if any.
-    pub fn tls_failure(&self) -> Option<TlsFailure> {
-        self.policy.tls_failure()
-    }
-}
-
-impl State {
     /// A state with an empty WASI context: no environment, arguments,
     /// sockets or name lookups; stdio goes nowhere; no directory but
     /// `preopen` if given.
@@ -427,6 +420,11 @@ impl State {
             policy,
             memory,
         })
+    }
+
+    /// The last TLS handshake of the call that failed, if any.
+    pub fn tls_failure(&self) -> Option<TlsFailure> {
+        self.policy.tls_failure()
     }
 }
 
