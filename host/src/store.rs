@@ -357,7 +357,8 @@ impl ArtifactStore {
     /// [`EXPORT_CONTAINER`], taken as written (no percent-decoding).
     fn route_bare_name(&self, name: &str, pin: Option<&str>) -> Result<Route<'_>, Error> {
         let invalid = |msg: String| Error::new(ErrorKind::InvalidReference, msg);
-        if name.contains(['?', '#']) {
+        // In the pin too, whose message quotes it.
+        if name.contains(['?', '#']) || pin.is_some_and(|hex| hex.contains(['?', '#'])) {
             // Not quoted: what follows a `?` may be a pasted SAS.
             return Err(invalid(
                 "a bare file name may not hold a ? or #; it is one blob name, without a \
@@ -1201,7 +1202,15 @@ mod tests {
     #[test]
     fn bare_names_that_are_no_blob_name_are_invalid() {
         let store = store();
-        for name in ["..", ".", "", "x.json?sig=s3cr3tsig", "x.json@sha256:abc"] {
+        for name in [
+            "..",
+            ".",
+            "",
+            "x.json?sig=s3cr3tsig",
+            "x.json@sha256:abc",
+            "x.json@sha256:abc?sig=s3cr3tsig",
+            "a\\..\\x.json",
+        ] {
             let err = error_of(store.route(name));
             assert_eq!(err.kind(), ErrorKind::InvalidReference, "{name:?}: {err}");
             assert!(!err.message().contains("s3cr3tsig"), "{err}");
