@@ -1,0 +1,277 @@
+//! The same provider component in three hosts, the Rust one (the
+//! `artifact-store` CLI), Node.js (jco and preview2-shim,
+//! `examples/node/fetch.mjs`) and Python (wasmtime-py,
+//! `examples/python/fetch.py`), against one real registry: for each vector
+//! all three must give the same digest, the same files with the same hashes
+//! (and write the same folder), or the same error name.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::thread;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use artifact_store::runtime::FIRST_PARTY_PROVIDER;
+
+use crate::common::cli::{Config, Store, Workdir, ERROR_NAMES};
+use crate::common::content::{self, files_only, snapshot, Snapshot};
+use crate::common::process;
+use crate::common::push::{oras_push, python, repo_root};
+use crate::common::registry::Registry;
+
+/// A fetch of a few files takes well under a second in Node and about one
+/// in Python, which compiles the component on every run; the first Node
+/// run also transpiles it. The margin is for a machine busy compiling.
+const EXAMPLE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The hosts, in the order results are reported.
+const HOSTS: [&str; 3] = ["rust", "node", "python"];
+
+/// What one host made of one reference, in the shape the examples print
+/// minus what differs by design (the reference echoed, messages): `ok`,
+/// `digest`, `mediaType`, `artifactType`, `size` and `files` (`path`,
+/// `size`, `sha256`) on success; `ok` and `error` (the CLI's name) on
+/// failure. Beside it, everything in the host's output folder afterwards.
+#[derive(Debug)]
+struct Outcome {
+    result: Value,
+    written: Snapshot,
+}
+
+/// The component exactly as the CLI embeds it, so that all three hosts run
+/// the same bytes.
+fn write_component(dir: &Path) -> PathBuf {
+    let path = dir.join("artifact_store_provider.wasm");
+    fs::write(&path, FIRST_PARTY_PROVIDER).expect("write the component");
+    path
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn rust_host(config: &Config, reference: &str, out: &Path) -> Outcome {
+    let run = config.pull(reference, out, &["--json"]);
+    let result = if run.output.status.success() {
+        let printed: Value = serde_json::from_str(run.stdout()).expect("pull --json prints JSON");
+        // The CLI reports paths and sizes; the hashes come from what it
+        // wrote.
+        let files: Vec<Value> = printed["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .map(|file| {
+                let path = file["path"].as_str().expect("path");
+                let bytes = fs::read(out.join(path)).expect("a file the CLI reported");
+                json!({ "path": path, "size": file["size"], "sha256": hex_sha256(&bytes) })
+            })
+            .collect();
+        json!({
+            "ok": true,
+            "digest": printed["digest"],
+            "mediaType": printed["mediaType"],
+            "artifactType": printed["artifactType"],
+            "size": printed["size"],
+            "files": files,
+        })
+    } else {
+        let (name, _) = run.failure_one_of(ERROR_NAMES);
+        json!({ "ok": false, "error": name })
+    };
+    Outcome {
+        result,
+        written: snapshot(out),
+    }
+}
+
+/// Runs an example and reads its JSON answer, checking that the exit
+/// status agrees with it.
+fn example_host(mut command: Command, host: &str, out: &Path) -> Outcome {
+    command.arg("--output").arg(out);
+    let output = process::run(command, EXAMPLE_TIMEOUT);
+    let mut printed: Value = serde_json::from_str(output.stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "the {host} example printed no JSON ({e}; run scripts/setup and cargo build); \
+             stdout:\n{}\nstderr:\n{}",
+            output.stdout, output.stderr
+        )
+    });
+    assert_eq!(
+        output.status.success(),
+        printed["ok"] == json!(true),
+        "the {host} example's exit status disagrees with its answer: {output:?}"
+    );
+    let object = printed.as_object_mut().expect("a JSON object");
+    object.remove("reference");
+    object.remove("message");
+    Outcome {
+        result: printed,
+        written: snapshot(out),
+    }
+}
+
+fn node_host(component: &Path, reference: &str, out: &Path) -> Outcome {
+    let mut command = Command::new("node");
+    command
+        .arg(repo_root().join("examples/node/fetch.mjs"))
+        .arg("--component")
+        .arg(component)
+        // One transpile per component, kept across test runs.
+        .arg("--cache")
+        .arg(Path::new(env!("CARGO_TARGET_TMPDIR")).join("jco"))
+        .args(["--plain-http", reference]);
+    example_host(command, "node", out)
+}
+
+fn python_host(component: &Path, reference: &str, out: &Path) -> Outcome {
+    let mut command = Command::new(python());
+    command
+        .arg(repo_root().join("examples/python/fetch.py"))
+        .arg("--component")
+        .arg(component)
+        .args(["--plain-http", reference]);
+    example_host(command, "python", out)
+}
+
+/// Runs the three hosts on `reference` at once, each writing to its own
+/// folder, and returns their outcomes in [`HOSTS`] order.
+fn all_hosts(config: &Config, component: &Path, reference: &str) -> Vec<Outcome> {
+    let work = Workdir::new();
+    let outs: Vec<PathBuf> = HOSTS.iter().map(|h| work.path().join(h)).collect();
+    thread::scope(|scope| {
+        let rust = scope.spawn(|| rust_host(config, reference, &outs[0]));
+        let node = scope.spawn(|| node_host(component, reference, &outs[1]));
+        let python = scope.spawn(|| python_host(component, reference, &outs[2]));
+        [rust, node, python]
+            .into_iter()
+            .map(|host| host.join().expect("host thread"))
+            .collect()
+    })
+}
+
+/// `result` with its files sorted by path. The order within the folder
+/// layer is the archive's, which the ORAS client takes from the file
+/// system; the hosts must agree on it, the test cannot predict it.
+fn by_path(result: &Value) -> Value {
+    let mut result = result.clone();
+    if let Some(files) = result.get_mut("files").and_then(Value::as_array_mut) {
+        files.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    }
+    result
+}
+
+/// Asserts that every host gave the Rust host's answer, files in the same
+/// order, that the answer is `expected` (files sorted by path), and that
+/// each host wrote exactly `files`.
+fn assert_agree(
+    vector: &str,
+    outcomes: &[Outcome],
+    expected: &Value,
+    files: &BTreeMap<String, Vec<u8>>,
+) {
+    assert_eq!(
+        &by_path(&outcomes[0].result),
+        expected,
+        "{vector}: the Rust host's answer"
+    );
+    for (host, outcome) in HOSTS.iter().zip(outcomes) {
+        assert_eq!(
+            outcome.result, outcomes[0].result,
+            "{vector}: the {host} host disagrees with the Rust host"
+        );
+        assert_eq!(
+            &files_only(outcome.written.clone()),
+            files,
+            "{vector}: the {host} host wrote other files"
+        );
+        if files.is_empty() {
+            assert!(
+                outcome.written.is_empty(),
+                "{vector}: the {host} host left {:?} behind",
+                outcome.written.keys().collect::<Vec<_>>()
+            );
+        }
+    }
+}
+
+#[test]
+fn rust_node_and_python_hosts_agree_on_every_vector() {
+    let registry = Registry::anonymous();
+    let source = content::Source::new();
+    let digest = oras_push(
+        registry.authority(),
+        "conformance/bundle:v1",
+        &[
+            &source.path().join("config.json"),
+            &source.path().join("templates"),
+        ],
+        None,
+    );
+    let config = Config::new(&[Store::oci(registry.authority())], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let component = write_component(dir.path());
+
+    // What a correct fetch returns: the config file, and the templates
+    // under the folder's name.
+    let mut expected_files = BTreeMap::from([(
+        "config.json".to_owned(),
+        content::DEID_CONFIG.as_bytes().to_vec(),
+    )]);
+    expected_files.extend(content::templates_under("templates"));
+    let files: Vec<Value> = expected_files
+        .iter()
+        .map(|(path, bytes)| {
+            json!({ "path": path, "size": bytes.len(), "sha256": hex_sha256(bytes) })
+        })
+        .collect();
+    let size: usize = expected_files.values().map(Vec::len).sum();
+    let pulled = json!({
+        "ok": true,
+        "digest": digest,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.unknown.config.v1+json",
+        "size": size,
+        "files": files,
+    });
+
+    let authority = registry.authority();
+    let vectors = [
+        (
+            "pull by tag",
+            format!("{authority}/conformance/bundle:v1"),
+            pulled.clone(),
+        ),
+        (
+            "pull by digest",
+            format!("{authority}/conformance/bundle@{digest}"),
+            pulled,
+        ),
+        (
+            "invalid reference",
+            format!("{authority}/conformance/Bundle:v1"),
+            json!({ "ok": false, "error": "InvalidReference" }),
+        ),
+        (
+            "missing artifact",
+            format!("{authority}/conformance/missing:v1"),
+            json!({ "ok": false, "error": "ArtifactNotFound" }),
+        ),
+    ];
+    let nothing = BTreeMap::new();
+    for (vector, reference, expected) in &vectors {
+        let outcomes = all_hosts(&config, &component, reference);
+        let written = if expected["ok"] == json!(true) {
+            &expected_files
+        } else {
+            &nothing
+        };
+        assert_agree(vector, &outcomes, expected, written);
+    }
+}
