@@ -62,7 +62,7 @@ fn hex_sha256(bytes: &[u8]) -> String {
 /// What the three hosts share for one registry: the CLI's config, the
 /// component file, and the login if the registry wants one.
 struct Hosts<'a> {
-    config: Config,
+    config: &'a Config,
     component: &'a Path,
     login: Option<Login<'a>>,
 }
@@ -288,8 +288,9 @@ fn rust_node_and_python_hosts_agree_on_every_vector() {
     let registry = Registry::anonymous();
     let (digest, pulled, files) = push_bundle(&registry, None);
     let dir = tempfile::tempdir().unwrap();
+    let config = Config::new(&[Store::oci(registry.authority())], &[]);
     let hosts = Hosts {
-        config: Config::new(&[Store::oci(registry.authority())], &[]),
+        config: &config,
         component: &write_component(dir.path()),
         login: None,
     };
@@ -335,23 +336,22 @@ fn rust_node_and_python_hosts_agree_with_basic_credentials() {
     let (_, pulled, files) = push_bundle(&registry, login());
     let dir = tempfile::tempdir().unwrap();
     let component = write_component(dir.path());
-    let store = Store::with_user(registry.authority(), username);
+    let config = Config::new(&[Store::with_user(registry.authority(), username)], &[]);
     let reference = format!("{}/conformance/bundle:v1", registry.authority());
 
     let hosts = Hosts {
-        config: Config::new(&[store.clone()], &[]),
+        config: &config,
         component: &component,
         login: login(),
     };
     assert_agree("basic login", &hosts.fetch(&reference), &pulled, &files);
 
     let wrong = Hosts {
-        config: Config::new(&[store], &[]),
-        component: &component,
         login: Some(Login {
             username,
             password: "not-the-password",
         }),
+        ..hosts
     };
     let refused = json!({ "ok": false, "error": "Unauthorized" });
     assert_agree(
