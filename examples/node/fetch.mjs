@@ -20,8 +20,9 @@
 // the ones the artifact-store CLI prints, mapped from the WIT error cases.
 //
 // The transpiled JavaScript is a build output: it is written on first use
-// to <cache>/<first 16 hex digits of the component's sha256>/, by default
-// under target/jco/, and reused while the component stays the same.
+// to <cache>/<first 16 hex digits of the component's sha256>-jco<version>/,
+// by default under target/jco/, and reused while the component and jco
+// stay the same.
 //
 // What this host lacks, unlike the Rust one: there is no outbound
 // allow-list (preview2-shim sends the component's requests to any host it
@@ -121,7 +122,16 @@ async function importTool(name) {
 /// A transpile goes to a fresh folder that is renamed into place, so
 /// concurrent runs never see half of one.
 async function transpiled(wasm, cacheRoot) {
-  const key = createHash('sha256').update(wasm).digest('hex').slice(0, 16);
+  // jco exports no package.json, so it is read from where setup put it.
+  let version;
+  try {
+    const manifest = path.join(TOOLS, '@bytecodealliance', 'jco', 'package.json');
+    ({ version } = JSON.parse(fs.readFileSync(manifest, 'utf8')));
+  } catch {
+    throw new Failure('ProviderFailed', `@bytecodealliance/jco is not in ${TOOLS}; run scripts/setup`);
+  }
+  const hash = createHash('sha256').update(wasm).digest('hex').slice(0, 16);
+  const key = `${hash}-jco${version}`;
   const dir = path.join(cacheRoot, key);
   if (fs.existsSync(path.join(dir, 'provider.js'))) {
     return dir;
