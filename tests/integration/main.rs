@@ -2,13 +2,15 @@
 //! registries on loopback, with artifacts pushed by the ORAS Python client,
 //! by a raw pusher, or by `artifact-store push` itself, and read back by the
 //! ORAS Python client and skopeo; and against Azurite, with blobs uploaded
-//! and read back by Microsoft's Python SDK. `scripts/setup` installs what
-//! they need.
+//! and read back by Microsoft's Python SDK; and third-party store
+//! components, the misbehaving test programs of `tests/components/` among
+//! them. `scripts/setup` installs what they need.
 
 mod common;
 
 mod auth;
 mod blob;
+mod component;
 mod failures;
 mod fixtures;
 mod hardening;
