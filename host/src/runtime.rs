@@ -67,8 +67,9 @@ pub struct CallLimits {
     /// counting the time it waits for the host (the network, the disk).
     /// `None` leaves only `timeout`.
     pub cpu_time: Option<Duration>,
-    /// Most bytes the component may hand back from the call, counted as
-    /// they are copied out of it. `None` leaves only the memory cap.
+    /// Most bytes the component may hand back from a fetch or a resolve,
+    /// counted as they are copied out of it. `None` (and any push) leaves
+    /// only the memory cap.
     pub max_output: Option<usize>,
     /// The one folder the component may see, if any.
     pub preopen: Option<Preopen>,
@@ -265,11 +266,15 @@ impl Runtime {
         // What the guest hands back (the files) is copied into the host in
         // one call; it cannot exceed the guest's memory, so neither may the
         // copy. wasmtime's default of 128 MiB would refuse larger artifacts.
-        // A store's max-output is enforced the same way, before the bytes
-        // over it are copied.
-        let output_cap = limits
-            .max_output
-            .map_or(limits.memory, |cap| cap.min(limits.memory));
+        // A store's max-output is enforced the same way on what fetch and
+        // resolve return, before the bytes over it are copied. (A push
+        // hands the host its upload through wasi:http writes, which fuel
+        // counts as well; its answer is one descriptor.)
+        let max_output = match call {
+            Call::Push(_) => None,
+            Call::Fetch(_) | Call::Resolve(..) => limits.max_output,
+        };
+        let output_cap = max_output.map_or(limits.memory, |cap| cap.min(limits.memory));
         store.set_hostcall_fuel(output_cap);
 
         // The CPU clock runs while guest code does: host calls (waiting for
@@ -361,7 +366,7 @@ impl Runtime {
                     return Err(timeout_error());
                 }
                 let trap_text = format!("{trap:#}");
-                if limits.max_output.is_some() && trap_text.contains(HOSTCALL_FUEL_EXHAUSTED) {
+                if max_output.is_some() && trap_text.contains(HOSTCALL_FUEL_EXHAUSTED) {
                     return Err(provider_failure(format!(
                         "the component returned more than its max-output of {output_cap} bytes"
                     )));

@@ -93,6 +93,32 @@ fn the_issues_config_pulls_with_the_first_party_provider_wasm() {
     assert_eq!(resolved.success().trim(), digest);
 }
 
+/// max-output bounds what a pull returns, not what a push uploads; a
+/// well-behaved component is told the smaller limit and says too large.
+#[test]
+fn max_output_bounds_pulls_not_pushes() {
+    let registry = Registry::anonymous();
+    let store = issue_store(registry.authority(), &provider_wasm().display().to_string());
+    let config = Config::from_toml(&format!("{}\nmax-output = \"64KiB\"\n", store.trim_end()));
+    let src = tempfile::tempdir().unwrap();
+    fs::write(
+        src.path().join("big.bin"),
+        content::pseudo_random(200 << 10, 7),
+    )
+    .unwrap();
+    let reference = format!("{}/big/file:v1", registry.authority());
+    config
+        .push(src.path(), "big.bin", &reference, &[])
+        .success();
+
+    let work = Workdir::new();
+    let line = config
+        .pull(&reference, &work.out(), &[])
+        .failure("TooLargeArtifacts");
+    assert!(line.contains("65536"), "{line}");
+    assert!(!work.out().exists());
+}
+
 #[test]
 fn the_first_party_wasm_pushes_through_a_component_store() {
     let registry = Registry::anonymous();
