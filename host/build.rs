@@ -4,6 +4,13 @@
 //! components built from the sources beside it. No prebuilt `.wasm` is kept
 //! in the repository.
 //!
+//! The same nested build makes the test programs of `tests/components/`
+//! (components that misbehave on purpose). They are not embedded: the
+//! integration tests load them from `target/guest/` by the paths this
+//! script passes in `ARTIFACT_STORE_TEST_*_WASM`, with the first-party
+//! components' paths in `ARTIFACT_STORE_*_WASM_FILE`, as a user's config
+//! would name them.
+//!
 //! The guest is built by a nested `cargo` into its own target directory
 //! (`target/guest`), which the outer build never locks, and always in
 //! release: SHA-256 inside wasm is the data path's bottleneck and a debug
@@ -27,6 +34,18 @@ const COMPONENTS: &[(&str, &str, &str)] = &[
         "ARTIFACT_STORE_LAYOUT_WASM",
     ),
 ];
+/// The test programs, and the variable that tells the integration tests
+/// where each one is.
+const TEST_COMPONENTS: &[(&str, &str)] = &[
+    (
+        "artifact-store-test-hostile",
+        "ARTIFACT_STORE_TEST_HOSTILE_WASM",
+    ),
+    (
+        "artifact-store-test-sockets",
+        "ARTIFACT_STORE_TEST_SOCKETS_WASM",
+    ),
+];
 const GUEST_TARGET: &str = "wasm32-wasip2";
 
 fn main() {
@@ -41,26 +60,41 @@ fn main() {
         "layout/Cargo.toml",
         "core/src",
         "core/Cargo.toml",
+        "tests/components",
         "wit",
     ];
     for path in watched {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
 
+    let target_dir = root.join("target").join("guest");
+    let built = |package: &str| {
+        target_dir
+            .join(GUEST_TARGET)
+            .join("release")
+            .join(format!("{}.wasm", package.replace('-', "_")))
+    };
+
     // Packagers who build the components separately can name them.
     let mut to_build = Vec::new();
     for (package, file, variable) in COMPONENTS {
         println!("cargo:rerun-if-env-changed={variable}");
-        match env::var_os(variable) {
-            Some(prebuilt) => copy(Path::new(&prebuilt), &out_dir.join(file)),
-            None => to_build.push((*package, *file)),
-        }
+        let path = match env::var_os(variable) {
+            Some(prebuilt) => {
+                copy(Path::new(&prebuilt), &out_dir.join(file));
+                PathBuf::from(prebuilt)
+            }
+            None => {
+                to_build.push((*package, *file));
+                built(package)
+            }
+        };
+        println!("cargo:rustc-env={variable}_FILE={}", path.display());
     }
-    if to_build.is_empty() {
-        return;
+    for (package, variable) in TEST_COMPONENTS {
+        println!("cargo:rustc-env={variable}={}", built(package).display());
     }
 
-    let target_dir = root.join("target").join("guest");
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
@@ -80,6 +114,9 @@ fn main() {
     for (package, _) in &to_build {
         command.args(["-p", package]);
     }
+    for (package, _) in TEST_COMPONENTS {
+        command.args(["-p", package]);
+    }
     let status = command
         .status()
         .expect("failed to run cargo for the components");
@@ -91,11 +128,7 @@ fn main() {
     }
 
     for (package, file) in to_build {
-        let built = target_dir
-            .join(GUEST_TARGET)
-            .join("release")
-            .join(format!("{}.wasm", package.replace('-', "_")));
-        copy(&built, &out_dir.join(file));
+        copy(&built(package), &out_dir.join(file));
     }
 }
 

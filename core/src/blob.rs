@@ -25,7 +25,7 @@ use crate::verify::digest_of;
 pub const FOLDER_MEDIA_TYPE: &str = "application/vnd.artifact-store.folder.sha256sum";
 
 /// Azure's longest blob name, in characters.
-const MAX_NAME_CHARS: usize = 1024;
+pub const MAX_NAME_CHARS: usize = 1024;
 
 /// An account's endpoint, checked and in canonical form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,15 +47,18 @@ impl Endpoint {
     /// names it where neither says it (a custom domain).
     pub fn parse(text: &str) -> Result<Endpoint, String> {
         let text = text.trim();
+        // Not quoted: a query may be a pasted SAS, user information a
+        // password.
+        if text.contains(['?', '#', '@']) {
+            return Err(
+                "the endpoint must be the account's URL alone, without a query, fragment \
+                 or user name (a SAS token goes in sas-env or sas-file)"
+                    .into(),
+            );
+        }
         let (https, rest) = split_scheme(text).ok_or_else(|| {
             format!("{text:?} is not an http:// or https:// URL of a storage account")
         })?;
-        if rest.contains(['?', '#', '@']) {
-            return Err(format!(
-                "{text:?} must be the account's URL alone, without a query, fragment or \
-                 user name (a SAS token goes in sas-env or sas-file)"
-            ));
-        }
         let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         let authority = check_authority(authority)
             .ok_or_else(|| format!("{text:?} has no usable host[:port]"))?;
@@ -238,6 +241,22 @@ impl BlobUrl {
     /// in the store's configuration, where it never reaches output or logs.
     pub fn parse(text: &str) -> Result<BlobUrl, String> {
         let text = text.trim();
+        // Before the pin is split off: its message quotes it, and what
+        // follows a `?` may be a pasted SAS.
+        if text.contains('?') {
+            return Err(
+                "a blob reference may not carry a query; put a SAS token in the \
+                 store's sas-env or sas-file, not in the URL"
+                    .into(),
+            );
+        }
+        if text.contains('#') {
+            return Err(
+                "a blob reference may not carry a #fragment; write # in a blob \
+                 name as %23"
+                    .into(),
+            );
+        }
         let (body, digest) = match text.rsplit_once("@sha256:") {
             Some((body, hex)) => {
                 let digest = format!("sha256:{hex}");
@@ -254,20 +273,6 @@ impl BlobUrl {
         };
         let (https, rest) =
             split_scheme(body).ok_or_else(|| "expected an http:// or https:// URL".to_owned())?;
-        if rest.contains('?') {
-            return Err(
-                "a blob reference may not carry a query; put a SAS token in the \
-                 store's sas-env or sas-file, not in the URL"
-                    .into(),
-            );
-        }
-        if rest.contains('#') {
-            return Err(
-                "a blob reference may not carry a #fragment; write # in a blob \
-                 name as %23"
-                    .into(),
-            );
-        }
         let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         if authority.contains('@') {
             return Err("a blob reference may not carry a user name".into());
@@ -341,7 +346,8 @@ pub fn check_container(name: &str) -> Result<(), String> {
 /// Checks a blob name, or a prefix when `folder` (which may be empty, or
 /// ends in `/`). Segments `.` and `..` are refused: HTTP clients and
 /// servers collapse them, so the request would reach another blob than the
-/// one written. Empty segments and control characters are refused too.
+/// one written. Empty segments, control characters and backslashes (which
+/// Azure reads as `/`) are refused too.
 pub fn check_name(name: &str, folder: bool) -> Result<(), String> {
     if name.is_empty() {
         return if folder {
@@ -357,6 +363,12 @@ pub fn check_name(name: &str, folder: bool) -> Result<(), String> {
     }
     if name.chars().any(char::is_control) {
         return Err("the blob name contains a control character".into());
+    }
+    // Azure reads `\` as `/`, so `a\..\b` would reach `b`.
+    if name.contains('\\') {
+        return Err(format!(
+            "{name:?} contains a backslash, which Azure reads as `/`; write `/`"
+        ));
     }
     let body = if folder {
         name.strip_suffix('/').unwrap_or(name)
@@ -493,7 +505,12 @@ fn check_authority(text: &str) -> Option<String> {
         if inside.is_empty() || !inside.bytes().all(|b| b.is_ascii_hexdigit() || b == b':') {
             return None;
         }
-        (&lower[..inside.len() + 2], after.strip_prefix(':'))
+        // Only a port may follow the address.
+        let port = match after {
+            "" => None,
+            _ => Some(after.strip_prefix(':')?),
+        };
+        (&lower[..inside.len() + 2], port)
     } else {
         match lower.split_once(':') {
             Some((host, port)) => (host, Some(port)),
@@ -505,7 +522,10 @@ fn check_authority(text: &str) -> Option<String> {
             || host
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')));
-    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+    // Digits only: `u16::from_str` would take a `+` too.
+    let port_ok = port.is_none_or(|p| {
+        p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|p| p > 0)
+    });
     (host_ok && port_ok).then_some(lower)
 }
 
@@ -624,6 +644,64 @@ mod tests {
         ] {
             let err = BlobUrl::parse(bad).unwrap_err();
             assert!(!err.contains("secret"), "{err}");
+        }
+    }
+
+    #[test]
+    fn authorities_with_junk_after_the_address_or_a_signed_port_are_refused() {
+        for bad in [
+            "http://[::1]x/devstoreaccount1",
+            "http://[::1]x:10000/devstoreaccount1",
+            "http://127.0.0.1:+10000/devstoreaccount1",
+            "http://[::1]:+10000/devstoreaccount1",
+        ] {
+            assert!(Endpoint::parse(bad).is_err(), "{bad}");
+            assert!(BlobUrl::parse(&format!("{bad}/cfg/x")).is_err(), "{bad}");
+        }
+        let e = Endpoint::parse("http://[::1]:10000/devstoreaccount1").unwrap();
+        assert_eq!(e.authority(), "[::1]:10000");
+    }
+
+    #[test]
+    fn endpoint_errors_do_not_quote_queries_or_user_information() {
+        for bad in [
+            "https://a.blob.core.windows.net/?sv=1&sig=secret",
+            "https://a.blob.core.windows.net/#secret",
+            "https://user:secret@a.blob.core.windows.net",
+            "ftp://a.blob.core.windows.net/?sig=secret",
+            "ftp://user:secret@a.blob.core.windows.net",
+        ] {
+            let err = Endpoint::parse(bad).unwrap_err();
+            assert!(!err.contains("secret"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_query_after_the_pin_is_not_quoted() {
+        let hex = "a".repeat(64);
+        for bad in [
+            "http://h:1/a/c/x@sha256:abc?sig=secret".to_owned(),
+            format!("http://h:1/a/c/x@sha256:{hex}?sig=secret"),
+            format!("http://h:1/a/c/x@sha256:{hex}#secret"),
+        ] {
+            let err = BlobUrl::parse(&bad).unwrap_err();
+            assert!(!err.contains("secret"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn backslashes_are_refused_since_azure_reads_them_as_slashes() {
+        for name in ["a\\..\\b", "a\\b", "..\\x", "a/b\\"] {
+            assert!(check_name(name, false).is_err(), "{name}");
+        }
+        let e = Endpoint::parse(EMULATOR).unwrap();
+        for url in [
+            "/cfg/a%5C..%5Cb/x.json",
+            "/cfg/a\\..\\b/x.json",
+            "/cfg/a%5C/",
+        ] {
+            let url = BlobUrl::parse(&format!("{EMULATOR}{url}")).unwrap();
+            assert!(e.locate(&url).is_err(), "{url}");
         }
     }
 

@@ -103,6 +103,21 @@ impl Payload {
     }
 }
 
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("headers", &self.headers)
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "[redacted]"),
+            )
+            .field("body", &self.body)
+            .finish()
+    }
+}
+
 impl fmt::Debug for Payload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The bytes themselves would drown a debug dump.
@@ -110,8 +125,9 @@ impl fmt::Debug for Payload {
     }
 }
 
-/// A request, with a body for POST, PUT and PATCH.
-#[derive(Debug, Clone)]
+/// A request, with a body for POST, PUT and PATCH. `Debug` shows neither
+/// the `Authorization` value nor the URL's query.
+#[derive(Clone)]
 pub struct Request {
     pub method: Method,
     pub url: Url,
@@ -566,6 +582,19 @@ mod tests {
         let mut r = Request::get(Url::new(true, "reg.io", "/v2/a/blobs/sha256:1"));
         r.authorization = Some("Bearer secret".into());
         r.header("accept", "*/*")
+    }
+
+    #[test]
+    fn debug_shows_neither_the_authorization_nor_the_query() {
+        let mut request = registry_request();
+        request.url = Url::new(true, "acct.blob.io", "/c/x.json?sv=1&sig=sassecret");
+        let shown = format!("{request:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(
+            shown.contains("https://acct.blob.io/c/x.json?[redacted]"),
+            "{shown}"
+        );
+        assert!(shown.contains("[redacted]"), "{shown}");
     }
 
     #[test]

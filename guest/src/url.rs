@@ -4,7 +4,8 @@
 use std::fmt;
 
 /// An absolute HTTP or HTTPS URL split the way wasi:http wants it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` leaves out the query, where a SAS would be.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Url {
     pub https: bool,
     /// `host[:port]`, as it goes into the request's authority.
@@ -110,6 +111,16 @@ impl Url {
     /// `scheme://authority`, the part of a URL fit for messages.
     pub fn origin(&self) -> Origin<'_> {
         Origin(self)
+    }
+}
+
+impl fmt::Debug for Url {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (path, query) = match self.path_and_query.split_once('?') {
+            Some((path, _)) => (path, "?[redacted]"),
+            None => (self.path_and_query.as_str(), ""),
+        };
+        write!(f, "Url({}{path}{query})", self.origin())
     }
 }
 

@@ -114,7 +114,62 @@ pub enum StoreKind {
     Layout(LayoutStore),
     /// An Azure Blob Storage account.
     Blob(BlobStore),
+    /// A store served by a component the configuration names, which the
+    /// host runs untrusted under the grant the configuration gives it.
+    Component(ComponentStore),
 }
+
+/// A store served by a component of the user's choosing (`kind =
+/// "component"`), given only what its table grants.
+#[derive(Debug, Clone)]
+pub struct ComponentStore {
+    /// The component's `.wasm` file.
+    pub component: PathBuf,
+    /// What references call the store by.
+    pub serves: Serves,
+    /// Whether plain HTTP is granted (to the registry and `allow-hosts`).
+    pub plain_http: bool,
+    /// The credentials handed to the component with each call.
+    pub credentials: CredentialSource,
+    /// A folder the component may read, at `/layout` in its view.
+    pub preopen: Option<PathBuf>,
+    /// The component's memory cap in bytes, instead of the one derived
+    /// from the operation's limit.
+    pub memory: Option<u64>,
+    /// Longest the component's own code may run during one call.
+    pub cpu_time: Option<Duration>,
+    /// Most bytes the component may return from one call.
+    pub max_output: Option<u64>,
+}
+
+/// What a component store answers for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Serves {
+    /// References `<registry>/<repository>[:<tag>][@<digest>]` to this
+    /// authority, which the component is granted.
+    Registry(String),
+    /// References `<name>/<repository>[:<tag>][@<digest>]`, as layout
+    /// stores are named.
+    Name(String),
+}
+
+impl ComponentStore {
+    /// The network and files its component is granted, which decide the
+    /// imports it may have.
+    pub fn capabilities(&self, store: &Store) -> crate::runtime::Capabilities {
+        crate::runtime::Capabilities {
+            network: matches!(self.serves, Serves::Registry(_)) || !store.allow_hosts.is_empty(),
+            filesystem: self.preopen.is_some(),
+        }
+    }
+}
+
+/// The least memory cap a component store may set: a few wasm pages and a
+/// stack.
+const MIN_COMPONENT_MEMORY: u64 = 4 * MIB;
+
+/// The most a 32-bit component can address.
+const MAX_COMPONENT_MEMORY: u64 = 4 * GIB;
 
 /// An Azure Blob Storage account, reached at its endpoint.
 #[derive(Debug, Clone)]
@@ -507,6 +562,15 @@ impl Config {
                     *ca_file = base.join(&*ca_file);
                 }
             }
+            if let StoreKind::Component(component) = &mut store.kind {
+                let paths =
+                    std::iter::once(&mut component.component).chain(component.preopen.as_mut());
+                for path in paths {
+                    if path.is_relative() {
+                        *path = base.join(&*path);
+                    }
+                }
+            }
         }
         config.source = Some(path.to_path_buf());
         Ok(config)
@@ -565,6 +629,28 @@ impl Config {
             }
             _ => None,
         })
+    }
+
+    /// The component store that answers for `key`, a registry authority
+    /// (compared without regard to case) or a store name, with its
+    /// position among the stores.
+    pub fn component_store(&self, key: &Serves) -> Option<(usize, &Store, &ComponentStore)> {
+        self.stores
+            .iter()
+            .enumerate()
+            .find_map(|(index, store)| match &store.kind {
+                StoreKind::Component(component) => {
+                    let matches = match (&component.serves, key) {
+                        (Serves::Registry(ours), Serves::Registry(asked)) => {
+                            ours.eq_ignore_ascii_case(asked)
+                        }
+                        (Serves::Name(ours), Serves::Name(asked)) => ours == asked,
+                        _ => false,
+                    };
+                    matches.then_some((index, store, component))
+                }
+                _ => None,
+            })
     }
 
     /// The layout store of that name.
@@ -651,6 +737,10 @@ impl Store {
             StoreKind::Oci(oci) => oci.registry.clone(),
             StoreKind::Layout(layout) => layout.name.clone(),
             StoreKind::Blob(blob) => blob.endpoint.to_string(),
+            StoreKind::Component(component) => match &component.serves {
+                Serves::Registry(registry) => registry.clone(),
+                Serves::Name(name) => name.clone(),
+            },
         }
     }
 
@@ -781,6 +871,11 @@ struct RawStore {
     connection_string_file: Option<PathBuf>,
     export_destination: Option<bool>,
     list_page_size: Option<i64>,
+    component: Option<PathBuf>,
+    preopen: Option<PathBuf>,
+    memory: Option<RawSize>,
+    cpu_time: Option<String>,
+    max_output: Option<RawSize>,
 }
 
 #[derive(Deserialize)]
@@ -827,6 +922,9 @@ impl RawStore {
             return Err("ca-file is empty; give the path of a PEM certificate file".into());
         }
 
+        if self.kind != "component" {
+            self.refuse_component_keys()?;
+        }
         let kind = match self.kind.as_str() {
             "oci" => {
                 self.refuse_blob_keys("oci")?;
@@ -837,10 +935,14 @@ impl RawStore {
                 StoreKind::Layout(self.check_layout()?)
             }
             "azure-blob" => StoreKind::Blob(self.check_blob()?),
+            "component" => {
+                self.refuse_blob_keys("component")?;
+                StoreKind::Component(self.check_component()?)
+            }
             other => {
                 return Err(format!(
                     "kind {other:?} is not a store kind this version knows; \
-                     use \"oci\", \"oci-layout\" or \"azure-blob\""
+                     use \"oci\", \"oci-layout\", \"azure-blob\" or \"component\""
                 ))
             }
         };
@@ -849,6 +951,96 @@ impl RawStore {
             timeout,
             allow_hosts,
             ca_file,
+        })
+    }
+
+    /// Refuses the keys only a component store takes.
+    fn refuse_component_keys(&self) -> Result<(), String> {
+        let only_component = [
+            ("component", self.component.is_some()),
+            ("preopen", self.preopen.is_some()),
+            ("memory", self.memory.is_some()),
+            ("cpu-time", self.cpu_time.is_some()),
+            ("max-output", self.max_output.is_some()),
+        ];
+        match only_component.iter().find(|(_, set)| *set) {
+            Some((key, _)) => Err(format!(
+                "{key} does not apply to an \"{}\" store, only to \"component\"",
+                self.kind
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn check_component(self) -> Result<ComponentStore, String> {
+        let not_component = [
+            ("path", self.path.is_some()),
+            ("writable", self.writable.is_some()),
+        ];
+        if let Some((key, _)) = not_component.iter().find(|(_, set)| *set) {
+            return Err(format!(
+                "{key} does not apply to a \"component\" store (preopen = \"<folder>\" \
+                 grants a folder, read-only)"
+            ));
+        }
+        let component = self.component.ok_or(
+            "a \"component\" store needs component = \"<file>.wasm\", the store's \
+             component",
+        )?;
+        let serves = match (self.registry, self.name) {
+            (Some(registry), None) => Serves::Registry(
+                check_authority(&registry).map_err(|msg| format!("registry: {msg}"))?,
+            ),
+            (None, Some(name)) => {
+                check_store_name(&name)?;
+                Serves::Name(name)
+            }
+            _ => {
+                return Err("a \"component\" store answers for one registry = \
+                     \"<host>[:<port>]\" or one name = \"<name>\"; give exactly one"
+                    .into())
+            }
+        };
+        let credentials = oci_credentials(
+            self.username,
+            secret_source("password", self.password_env, self.password_file)?,
+            secret_source("token", self.token_env, self.token_file)?,
+        )?;
+
+        let memory = match &self.memory {
+            None => None,
+            Some(size) => {
+                let bytes = size.bytes().map_err(|msg| format!("memory: {msg}"))?;
+                if !(MIN_COMPONENT_MEMORY..=MAX_COMPONENT_MEMORY).contains(&bytes) {
+                    return Err(format!(
+                        "memory must be between 4MiB and 4GiB (a 32-bit component \
+                         addresses no more), not {bytes} bytes"
+                    ));
+                }
+                Some(bytes)
+            }
+        };
+        let cpu_time = match &self.cpu_time {
+            None => None,
+            Some(text) => Some(parse_duration(text).map_err(|msg| format!("cpu-time: {msg}"))?),
+        };
+        let max_output = match &self.max_output {
+            None => None,
+            Some(size) => match size.bytes().map_err(|msg| format!("max-output: {msg}"))? {
+                0 => return Err("max-output is 0, which refuses every answer".into()),
+                bytes => Some(bytes),
+            },
+        };
+
+        Ok(ComponentStore {
+            component,
+            serves,
+            plain_http: self.plain_http,
+            credentials,
+            preopen: self.preopen,
+            memory,
+            cpu_time,
+            max_output,
         })
     }
 
@@ -979,17 +1171,7 @@ impl RawStore {
         let name = self
             .name
             .ok_or("an \"oci-layout\" store needs name = \"<name>\" (references are <name>/<repository>:<tag>)")?;
-        let valid_name = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-        if !valid_name {
-            return Err(format!(
-                "name {name:?} must be 1 to 64 of a-z, 0-9, - and _ (no dots or colons, \
-                 which would make it read as a registry)"
-            ));
-        }
+        check_store_name(&name)?;
         let path = self
             .path
             .ok_or("an \"oci-layout\" store needs path = \"<folder of the layout>\"")?;
@@ -1016,30 +1198,52 @@ impl RawStore {
             .ok_or("an \"oci\" store needs registry = \"<host>[:<port>]\"")?;
         let registry = check_authority(&registry).map_err(|msg| format!("registry: {msg}"))?;
 
-        let password = secret_source("password", self.password_env, self.password_file)?;
-        let token = secret_source("token", self.token_env, self.token_file)?;
-        let credentials = match (self.username, password, token) {
-            (None, None, None) => CredentialSource::Anonymous,
-            (Some(username), Some(password), None) => {
-                CredentialSource::Basic { username, password }
-            }
-            (None, None, Some(token)) => CredentialSource::Bearer(token),
-            (Some(_), None, None) => {
-                return Err("username is set but no password-env or password-file".into())
-            }
-            (None, Some(_), None) => {
-                return Err("a password is set but no username".into());
-            }
-            (_, _, Some(_)) => {
-                return Err("a token cannot be combined with a username or password".into())
-            }
-        };
+        let credentials = oci_credentials(
+            self.username,
+            secret_source("password", self.password_env, self.password_file)?,
+            secret_source("token", self.token_env, self.token_file)?,
+        )?;
 
         Ok(OciStore {
             registry,
             plain_http: self.plain_http,
             credentials,
         })
+    }
+}
+
+/// Registry credentials: none, a user name with a password, or a token.
+fn oci_credentials(
+    username: Option<String>,
+    password: Option<SecretSource>,
+    token: Option<SecretSource>,
+) -> Result<CredentialSource, String> {
+    match (username, password, token) {
+        (None, None, None) => Ok(CredentialSource::Anonymous),
+        (Some(username), Some(password), None) => {
+            Ok(CredentialSource::Basic { username, password })
+        }
+        (None, None, Some(token)) => Ok(CredentialSource::Bearer(token)),
+        (Some(_), None, None) => Err("username is set but no password-env or password-file".into()),
+        (None, Some(_), None) => Err("a password is set but no username".into()),
+        (_, _, Some(_)) => Err("a token cannot be combined with a username or password".into()),
+    }
+}
+
+/// Checks a store name as references write it before the first `/`.
+fn check_store_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "name {name:?} must be 1 to 64 of a-z, 0-9, - and _ (no dots or colons, \
+             which would make it read as a registry)"
+        ))
     }
 }
 
@@ -1606,5 +1810,176 @@ export-destination = true  # at most one store; bare file names resolve to its `
     fn secrets_do_not_show_in_debug() {
         let secret = Secret("hunter2".into());
         assert!(!format!("{secret:?}").contains("hunter2"));
+    }
+    #[test]
+    fn the_component_example_parses() {
+        let config = Config::parse(
+            r#"
+[[store]]
+kind = "component"
+registry = "127.0.0.1:5000"
+plain-http = true
+component = "path/to/provider.wasm"
+allow-hosts = ["127.0.0.1:5000"]
+memory = "64MiB"
+timeout = "30s"
+"#,
+        )
+        .unwrap();
+        let key = Serves::Registry("127.0.0.1:5000".into());
+        let (index, store, component) = config.component_store(&key).unwrap();
+        assert_eq!(index, 0);
+        assert_eq!(component.component, Path::new("path/to/provider.wasm"));
+        assert!(component.plain_http);
+        assert_eq!(component.memory, Some(64 * MIB));
+        assert_eq!((component.cpu_time, component.max_output), (None, None));
+        assert_eq!(store.timeout, Duration::from_secs(30));
+        assert_eq!(store.allow_hosts, ["127.0.0.1:5000"]);
+        assert_eq!(
+            component.capabilities(store),
+            crate::runtime::Capabilities {
+                network: true,
+                filesystem: false
+            }
+        );
+        // Registries compare without regard to case; it is no OCI store.
+        assert!(config
+            .component_store(&Serves::Registry("127.0.0.1:5000".to_uppercase()))
+            .is_some());
+        assert!(config.oci_store("127.0.0.1:5000").is_none());
+    }
+
+    #[test]
+    fn a_named_component_store_takes_a_folder_and_limits() {
+        let config = Config::parse(
+            "[[store]]\nkind = \"component\"\nname = \"mine\"\ncomponent = \"/c.wasm\"\n\
+             preopen = \"/srv/data\"\ncpu-time = \"2s\"\nmax-output = \"1MiB\"\n\
+             username = \"u\"\npassword-env = \"P\"\n",
+        )
+        .unwrap();
+        let (_, store, component) = config
+            .component_store(&Serves::Name("mine".into()))
+            .unwrap();
+        assert_eq!(component.preopen.as_deref(), Some(Path::new("/srv/data")));
+        assert_eq!(component.cpu_time, Some(Duration::from_secs(2)));
+        assert_eq!(component.max_output, Some(MIB));
+        assert!(matches!(
+            component.credentials,
+            CredentialSource::Basic { .. }
+        ));
+        assert_eq!(
+            component.capabilities(store),
+            crate::runtime::Capabilities {
+                network: false,
+                filesystem: true
+            }
+        );
+        assert!(config.layout_store("mine").is_none());
+    }
+
+    #[test]
+    fn relative_component_paths_follow_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stores.toml");
+        std::fs::write(
+            &path,
+            "[[store]]\nkind = \"component\"\nname = \"mine\"\ncomponent = \"c/p.wasm\"\n\
+             preopen = \"data\"\n",
+        )
+        .unwrap();
+        let config = Config::from_file(&path).unwrap();
+        let (_, _, component) = config
+            .component_store(&Serves::Name("mine".into()))
+            .unwrap();
+        assert_eq!(component.component, dir.path().join("c/p.wasm"));
+        assert_eq!(component.preopen, Some(dir.path().join("data")));
+    }
+
+    #[test]
+    fn bad_component_stores_are_refused() {
+        let component = "kind = \"component\"\ncomponent = \"/c.wasm\"";
+        for (keys, says) in [
+            ("kind = \"component\"\nname = \"x\"", "needs component"),
+            (component, "exactly one"),
+            (
+                &format!("{component}\nname = \"x\"\nregistry = \"r.io\""),
+                "exactly one",
+            ),
+            (&format!("{component}\nname = \"a.b\""), "must be 1 to 64"),
+            (
+                &format!("{component}\nregistry = \"http://r.io\""),
+                "registry:",
+            ),
+            (
+                &format!("{component}\nname = \"x\"\nmemory = \"1MiB\""),
+                "between 4MiB and 4GiB",
+            ),
+            (
+                &format!("{component}\nname = \"x\"\nmemory = \"8GiB\""),
+                "between 4MiB and 4GiB",
+            ),
+            (
+                &format!("{component}\nname = \"x\"\ncpu-time = \"0s\""),
+                "cpu-time:",
+            ),
+            (
+                &format!("{component}\nname = \"x\"\nmax-output = 0"),
+                "max-output is 0",
+            ),
+            (
+                &format!("{component}\nname = \"x\"\npath = \"/l\""),
+                "preopen",
+            ),
+            (
+                &format!("{component}\nname = \"x\"\nwritable = true"),
+                "preopen",
+            ),
+            (
+                &format!("{component}\nname = \"x\"\nsas-env = \"S\""),
+                "only to \"azure-blob\"",
+            ),
+            (
+                &format!("{component}\nname = \"x\"\nusername = \"u\""),
+                "no password-env",
+            ),
+        ] {
+            let err = Config::parse(&format!("[[store]]\n{keys}\n")).unwrap_err();
+            assert!(err.message().contains(says), "{keys}: {err}");
+        }
+        for other in [
+            "kind = \"oci\"\nregistry = \"r.io\"",
+            "kind = \"oci-layout\"\nname = \"l\"\npath = \"/x\"",
+            "kind = \"azure-blob\"\nendpoint = \"https://a.blob.core.windows.net\"",
+        ] {
+            for key in [
+                "component = \"/c.wasm\"",
+                "preopen = \"/d\"",
+                "memory = \"64MiB\"",
+                "cpu-time = \"1s\"",
+                "max-output = \"1MiB\"",
+            ] {
+                let err = Config::parse(&format!("[[store]]\n{other}\n{key}\n")).unwrap_err();
+                assert!(
+                    err.message().contains("only to \"component\""),
+                    "{key}: {err}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_component_store_may_not_share_a_registry_or_name() {
+        let err = Config::parse(
+            "[[store]]\nkind = \"oci\"\nregistry = \"r.io\"\n\
+             [[store]]\nkind = \"component\"\nregistry = \"R.io\"\ncomponent = \"/c.wasm\"\n",
+        )
+        .unwrap_err();
+        assert!(err.message().contains("registered twice"), "{err}");
+        let err = Config::parse(
+            "[[store]]\nkind = \"oci-layout\"\nname = \"l\"\npath = \"/x\"\n\
+             [[store]]\nkind = \"component\"\nname = \"l\"\ncomponent = \"/c.wasm\"\n",
+        )
+        .unwrap_err();
+        assert!(err.message().contains("registered twice"), "{err}");
     }
 }

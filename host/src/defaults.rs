@@ -120,6 +120,8 @@ async fn push(runtime: &Runtime, folder: &Path, artifact: &BuiltIn) -> Result<()
     let limits = CallLimits {
         memory: WRITE_MEMORY,
         timeout: WRITE_TIMEOUT,
+        cpu_time: None,
+        max_output: None,
         preopen: Some(Preopen {
             host: folder.to_path_buf(),
             writable: true,

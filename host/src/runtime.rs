@@ -3,17 +3,23 @@
 //! One [`Runtime`] holds the wasmtime engine and a pre-instantiated
 //! component. Each call gets a fresh store and instance, so nothing (no
 //! token, no buffer) survives from one call to the next, with its own
-//! memory cap, epoch deadline and wall-clock timeout.
+//! memory cap, epoch deadline, CPU budget, output cap and wall-clock
+//! timeout.
+//!
+//! Before a component is linked, its imports and exports are checked
+//! against the `artifact-provider` contract and what its store grants
+//! ([`Capabilities`]): a component that asks for more is refused, with
+//! every unexpected import named, before any of its code runs.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Engine, Store, UpdateDeadline};
+use wasmtime::{CallHook, Engine, Store, UpdateDeadline};
 
 use crate::error::{Error, ErrorKind};
 use crate::sandbox::{Grant, MemoryCap, Policy, Preopen, State};
@@ -57,8 +63,89 @@ pub struct CallLimits {
     pub memory: usize,
     /// Longest the call may take, waiting on the network included.
     pub timeout: Duration,
+    /// Longest the component's own code may run during the call, not
+    /// counting the time it waits for the host (the network, the disk).
+    /// `None` leaves only `timeout`.
+    pub cpu_time: Option<Duration>,
+    /// Most bytes the component may hand back from a fetch or a resolve,
+    /// counted as they are copied out of it. `None` (and any push) leaves
+    /// only the memory cap.
+    pub max_output: Option<usize>,
     /// The one folder the component may see, if any.
     pub preopen: Option<Preopen>,
+}
+
+/// What a store grants its component, which decides what the component may
+/// import. Every component may import the contract's `types` and the WASI
+/// 0.2 interfaces that Rust's standard library (and most others) pull in
+/// even when unused: `wasi:cli` (an empty environment, no arguments, stdio
+/// that goes nowhere), `wasi:clocks`, `wasi:random` and `wasi:io`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Some network is granted (a registry or `allow-hosts`): `wasi:http`
+    /// may be imported, and every request passes the store's policy.
+    pub network: bool,
+    /// A folder is preopened: `wasi:filesystem` may be imported.
+    pub filesystem: bool,
+}
+
+/// Interfaces any component may import, without version.
+const BASE_IMPORTS: &[&str] = &[
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+    "wasi:clocks/monotonic-clock",
+    "wasi:clocks/wall-clock",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+];
+
+/// Interfaces a component with network may import.
+const NETWORK_IMPORTS: &[&str] = &["wasi:http/types", "wasi:http/outgoing-handler"];
+
+/// Interfaces a component with a preopened folder may import.
+const FILESYSTEM_IMPORTS: &[&str] = &["wasi:filesystem/types", "wasi:filesystem/preopens"];
+
+/// The contract's own interfaces: the types it imports, and the one
+/// interface it must export.
+const CONTRACT_TYPES: &str = "artifact-store:provider/types@0.1.0";
+const CONTRACT_EXPORT: &str = "artifact-store:provider/provider@0.1.0";
+
+impl Capabilities {
+    /// Why `name` may not be imported, or `None` if it may.
+    fn refuses(&self, name: &str) -> Option<&'static str> {
+        if name == CONTRACT_TYPES {
+            return None;
+        }
+        // WASI 0.2.x releases are compatible; the linker serves the newest.
+        let interface = match name.split_once('@') {
+            Some((interface, version)) if version.starts_with("0.2.") => interface,
+            _ => return Some("not an interface of the contract or of WASI 0.2"),
+        };
+        if BASE_IMPORTS.contains(&interface) {
+            None
+        } else if NETWORK_IMPORTS.contains(&interface) {
+            (!self.network)
+                .then_some("no network is granted: give the store a registry or allow-hosts")
+        } else if FILESYSTEM_IMPORTS.contains(&interface) {
+            (!self.filesystem).then_some("no folder is granted: give the store a preopen")
+        } else if interface.starts_with("wasi:sockets/") {
+            Some("sockets are never granted: a store reaches the network through wasi:http")
+        } else {
+            Some("not part of the artifact-provider contract")
+        }
+    }
 }
 
 /// A compiled provider component, ready to be instantiated per call.
@@ -69,8 +156,14 @@ pub struct Runtime {
 
 impl Runtime {
     /// Loads a component from its bytes, compiling it or taking it from
-    /// `cache` (a directory) when given.
-    pub fn load(wasm: &[u8], cache: Option<&Path>) -> Result<Runtime, Error> {
+    /// `cache` (a directory) when given, after checking that it imports
+    /// nothing that `granted` does not allow and exports the provider
+    /// interface and nothing else.
+    pub fn load(
+        wasm: &[u8],
+        cache: Option<&Path>,
+        granted: Capabilities,
+    ) -> Result<Runtime, Error> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
@@ -78,6 +171,7 @@ impl Runtime {
         start_epoch_ticker(&engine);
 
         let component = load_component(&engine, wasm, cache)?;
+        check_contract(&engine, &component, granted)?;
 
         let mut linker: Linker<State> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(host_failure)?;
@@ -172,15 +266,41 @@ impl Runtime {
         // What the guest hands back (the files) is copied into the host in
         // one call; it cannot exceed the guest's memory, so neither may the
         // copy. wasmtime's default of 128 MiB would refuse larger artifacts.
-        store.set_hostcall_fuel(limits.memory);
+        // A store's max-output is enforced the same way on what fetch and
+        // resolve return, before the bytes over it are copied. (A push
+        // hands the host its upload through wasi:http writes, which fuel
+        // counts as well; its answer is one descriptor.)
+        let max_output = match call {
+            Call::Push(_) => None,
+            Call::Fetch(_) | Call::Resolve(..) => limits.max_output,
+        };
+        let output_cap = max_output.map_or(limits.memory, |cap| cap.min(limits.memory));
+        store.set_hostcall_fuel(output_cap);
+
+        // The CPU clock runs while guest code does: host calls (waiting for
+        // the network or the disk among them) stop it.
+        let cpu = limits.cpu_time.map(|budget| {
+            let clock = Arc::new(Mutex::new(CpuClock::new(budget)));
+            let hooked = Arc::clone(&clock);
+            store.call_hook(move |_, hook| {
+                lock(&hooked).observe(hook, Instant::now());
+                Ok(())
+            });
+            clock
+        });
 
         // The epoch deadline stops guest code that computes for too long;
         // the timeout below stops a call that waits for too long.
         let started = Instant::now();
         let deadline = started.checked_add(limits.timeout).unwrap_or(started);
+        let ticking = cpu.clone();
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
+            let now = Instant::now();
+            let spent = ticking
+                .as_ref()
+                .is_some_and(|clock| lock(clock).spent_at(now));
+            if now >= deadline || spent {
                 Ok(UpdateDeadline::Interrupt)
             } else {
                 Ok(UpdateDeadline::Yield(1))
@@ -240,16 +360,153 @@ impl Runtime {
                         store.data().memory.limit() >> 20
                     )));
                 }
-                if matches!(
+                let interrupted = matches!(
                     trap.downcast_ref::<wasmtime::Trap>(),
                     Some(wasmtime::Trap::Interrupt)
-                ) {
+                );
+                if let Some(clock) = cpu.filter(|clock| interrupted && lock(clock).was_spent()) {
+                    return Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "the component computed for more than its cpu-time of {} s",
+                            lock(&clock).budget.as_secs_f64()
+                        ),
+                    ));
+                }
+                if interrupted {
                     return Err(timeout_error());
                 }
-                Err(provider_failure(format!("the provider crashed: {trap:#}")))
+                let trap_text = format!("{trap:#}");
+                if max_output.is_some() && trap_text.contains(HOSTCALL_FUEL_EXHAUSTED) {
+                    return Err(provider_failure(format!(
+                        "the component returned more than its max-output of {output_cap} bytes"
+                    )));
+                }
+                // wasmtime's text carries a backtrace; the trap's own
+                // reason and what the component said before it are what a
+                // reader needs.
+                let reason = match trap.downcast_ref::<wasmtime::Trap>() {
+                    Some(code) => code.to_string(),
+                    None => trap.root_cause().to_string(),
+                };
+                let message = match store.data().stderr.summary() {
+                    Some(said) => format!("the provider crashed ({reason}); it wrote: {said}"),
+                    None => format!("the provider crashed ({reason})"),
+                };
+                tracing::debug!("the provider crashed: {trap_text}");
+                Err(provider_failure(message))
             }
         }
     }
+}
+
+/// How wasmtime 48 describes a guest that hands the host more than its
+/// hostcall fuel allows (the error type itself is private).
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+
+/// The time guest code has run during one call, against its budget.
+struct CpuClock {
+    budget: Duration,
+    used: Duration,
+    /// When guest code last started running, if it is running now.
+    running_since: Option<Instant>,
+    spent: bool,
+}
+
+impl CpuClock {
+    fn new(budget: Duration) -> CpuClock {
+        CpuClock {
+            budget,
+            used: Duration::ZERO,
+            running_since: None,
+            spent: false,
+        }
+    }
+
+    /// Starts the clock when control enters guest code, stops it when
+    /// control leaves.
+    fn observe(&mut self, hook: CallHook, now: Instant) {
+        match hook {
+            CallHook::CallingWasm | CallHook::ReturningFromHost => {
+                self.running_since = Some(now);
+            }
+            CallHook::CallingHost | CallHook::ReturningFromWasm => {
+                if let Some(since) = self.running_since.take() {
+                    self.used += now.saturating_duration_since(since);
+                }
+            }
+        }
+    }
+
+    /// Whether the budget is used up at `now`; remembers it if so.
+    fn spent_at(&mut self, now: Instant) -> bool {
+        let running = self
+            .running_since
+            .map_or(Duration::ZERO, |since| now.saturating_duration_since(since));
+        if self.used + running >= self.budget {
+            self.spent = true;
+        }
+        self.spent
+    }
+
+    fn was_spent(&self) -> bool {
+        self.spent
+    }
+}
+
+fn lock(clock: &Mutex<CpuClock>) -> std::sync::MutexGuard<'_, CpuClock> {
+    clock.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Checks a component's imports against what its store grants and its
+/// exports against the contract, naming everything unexpected at once.
+fn check_contract(
+    engine: &Engine,
+    component: &Component,
+    granted: Capabilities,
+) -> Result<(), Error> {
+    let ty = component.component_type();
+    // Grouped by reason, in the order first met.
+    let mut refused: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (name, _) in ty.imports(engine) {
+        let Some(reason) = granted.refuses(name) else {
+            continue;
+        };
+        match refused.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, names)) => names.push(name),
+            None => refused.push((reason, vec![name])),
+        }
+    }
+    if !refused.is_empty() {
+        let groups: Vec<String> = refused
+            .iter()
+            .map(|(reason, names)| format!("{} ({reason})", names.join(", ")))
+            .collect();
+        return Err(provider_failure(format!(
+            "the component imports what its store does not grant, so it was not \
+             started: {}",
+            groups.join("; ")
+        )));
+    }
+    let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
+    let extra: Vec<&str> = exports
+        .iter()
+        .copied()
+        .filter(|name| *name != CONTRACT_EXPORT)
+        .collect();
+    if !extra.is_empty() {
+        return Err(provider_failure(format!(
+            "the component exports more than the artifact-provider contract, so it was \
+             not started: {}",
+            extra.join(", ")
+        )));
+    }
+    if !exports.contains(&CONTRACT_EXPORT) {
+        return Err(provider_failure(format!(
+            "the component does not export {CONTRACT_EXPORT}, so it is no artifact store"
+        )));
+    }
+    Ok(())
 }
 
 /// A call into the provider's exports.
@@ -385,4 +642,88 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imports_follow_the_grant() {
+        let none = Capabilities::default();
+        let network = Capabilities {
+            network: true,
+            filesystem: false,
+        };
+        let folder = Capabilities {
+            network: false,
+            filesystem: true,
+        };
+        for base in [
+            "wasi:cli/environment@0.2.0",
+            "wasi:io/streams@0.2.12",
+            "wasi:random/insecure-seed@0.2.4",
+            CONTRACT_TYPES,
+        ] {
+            assert_eq!(none.refuses(base), None, "{base}");
+        }
+        assert!(none.refuses("wasi:http/outgoing-handler@0.2.12").is_some());
+        assert_eq!(network.refuses("wasi:http/outgoing-handler@0.2.12"), None);
+        assert!(network.refuses("wasi:filesystem/preopens@0.2.12").is_some());
+        assert_eq!(folder.refuses("wasi:filesystem/preopens@0.2.12"), None);
+        for never in [
+            "wasi:sockets/tcp@0.2.12",
+            "wasi:http/outgoing-handler@0.3.0",
+            "wasi:io/streams",
+            "artifact-store:provider/types@0.2.0",
+            "example:evil/backdoor@1.0.0",
+            "host-function",
+        ] {
+            let all = Capabilities {
+                network: true,
+                filesystem: true,
+            };
+            assert!(all.refuses(never).is_some(), "{never}");
+        }
+    }
+
+    #[test]
+    fn the_cpu_clock_counts_guest_time_only() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut clock = CpuClock::new(Duration::from_millis(100));
+        clock.observe(CallHook::CallingWasm, at(0));
+        clock.observe(CallHook::CallingHost, at(60));
+        // Ten seconds waiting in the host do not count.
+        assert!(!clock.spent_at(at(10_000)));
+        clock.observe(CallHook::ReturningFromHost, at(10_000));
+        assert!(!clock.spent_at(at(10_030)));
+        assert!(clock.spent_at(at(10_040)));
+        assert!(clock.was_spent());
+    }
+
+    #[test]
+    fn the_first_party_components_pass_the_contract_check() {
+        let engine = Engine::default();
+        let provider = Component::new(&engine, FIRST_PARTY_PROVIDER).unwrap();
+        let network = Capabilities {
+            network: true,
+            filesystem: false,
+        };
+        check_contract(&engine, &provider, network).unwrap();
+        let err = check_contract(&engine, &provider, Capabilities::default()).unwrap_err();
+        assert!(
+            err.message().contains("wasi:http/outgoing-handler@"),
+            "{err}"
+        );
+
+        let layout = Component::new(&engine, LAYOUT_COMPONENT).unwrap();
+        let folder = Capabilities {
+            network: false,
+            filesystem: true,
+        };
+        check_contract(&engine, &layout, folder).unwrap();
+        let err = check_contract(&engine, &layout, network).unwrap_err();
+        assert!(err.message().contains("wasi:filesystem/preopens@"), "{err}");
+    }
 }

@@ -379,6 +379,76 @@ impl ResourceLimiter for MemoryCap {
     }
 }
 
+/// The end of what a component wrote to stderr, kept for the message of a
+/// crash: a Rust panic prints its message there. Earlier bytes are dropped
+/// and every write succeeds, so that logging never fails a component.
+#[derive(Clone, Default)]
+pub struct LastWords(Arc<Mutex<Vec<u8>>>);
+
+/// How much of a component's stderr is kept.
+const LAST_WORDS_CAP: usize = 4096;
+
+/// How much of it a message quotes.
+const LAST_WORDS_QUOTED: usize = 300;
+
+impl LastWords {
+    /// The kept text on one line, without Rust's hint about backtraces,
+    /// shortened to its end; `None` if the component wrote nothing.
+    pub fn summary(&self) -> Option<String> {
+        let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let text = String::from_utf8_lossy(&bytes);
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with("note: run with"))
+            .collect();
+        let joined = lines.join(" ");
+        let skip = joined.chars().count().saturating_sub(LAST_WORDS_QUOTED);
+        let quoted: String = joined.chars().skip(skip).collect();
+        (!quoted.is_empty()).then_some(quoted)
+    }
+}
+
+impl wasmtime_wasi::cli::IsTerminal for LastWords {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl wasmtime_wasi::cli::StdoutStream for LastWords {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl tokio::io::AsyncWrite for LastWords {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        kept.extend_from_slice(&buf[buf.len().saturating_sub(LAST_WORDS_CAP)..]);
+        let over = kept.len().saturating_sub(LAST_WORDS_CAP);
+        kept.drain(..over);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
 /// Everything a component's store holds.
 pub struct State {
     wasi: WasiCtx,
@@ -386,19 +456,24 @@ pub struct State {
     table: ResourceTable,
     policy: Policy,
     pub(crate) memory: MemoryCap,
+    /// The end of the component's stderr, for crash messages.
+    pub(crate) stderr: LastWords,
 }
 
 impl State {
     /// A state with an empty WASI context: no environment, arguments,
-    /// sockets or name lookups; stdio goes nowhere; no directory but
-    /// `preopen` if given.
+    /// sockets or name lookups; no stdin, stdout goes nowhere and the end
+    /// of stderr is kept ([`LastWords`]); no directory but `preopen` if
+    /// given.
     pub fn new(
         policy: Policy,
         memory: MemoryCap,
         preopen: Option<&Preopen>,
     ) -> std::io::Result<State> {
+        let stderr = LastWords::default();
         let mut builder = WasiCtx::builder();
         builder
+            .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
@@ -419,6 +494,7 @@ impl State {
             table: ResourceTable::new(),
             policy,
             memory,
+            stderr,
         })
     }
 
@@ -520,6 +596,34 @@ mod tests {
         learn_realms(&headers, &p.realms);
         assert!(!admits(&p, "http://169.254.169.254/latest"));
         assert!(!admits(&p, "http://[fe80::1]/token"));
+    }
+
+    #[test]
+    fn last_words_keep_the_end_of_stderr_on_one_line() {
+        use tokio::io::AsyncWriteExt;
+        let words = LastWords::default();
+        assert_eq!(words.summary(), None);
+        let mut stream = words.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            stream.write_all(&vec![b'x'; 10_000]).await.unwrap();
+            stream
+                .write_all(
+                    b"\nthread '<unnamed>' panicked at src/lib.rs:1:1:\nboom\n\
+                      note: run with `RUST_BACKTRACE=1` to see a backtrace\n",
+                )
+                .await
+                .unwrap();
+        });
+        let summary = words.summary().unwrap();
+        assert!(
+            summary.ends_with("panicked at src/lib.rs:1:1: boom"),
+            "{summary}"
+        );
+        assert_eq!(summary.chars().count(), LAST_WORDS_QUOTED);
+        assert!(words.0.lock().unwrap().len() <= LAST_WORDS_CAP);
     }
 
     #[test]

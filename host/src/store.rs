@@ -12,16 +12,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::{
-    sas_signature, BlobCredentials, BlobStore, Config, CredentialSource, OciStore, Store,
-    DEFAULT_STORE,
+    sas_signature, BlobCredentials, BlobStore, ComponentStore, Config, CredentialSource, OciStore,
+    Serves, Store, DEFAULT_STORE,
 };
 use crate::error::{Error, ErrorKind};
 use crate::input::PushInput;
 use crate::output::OutputFile;
 use crate::runtime::{
-    cache_dir, BasicCredentials, BlobAccount, CallLimits, Credentials, FetchRequest, GuestArtifact,
-    GuestDescriptor, GuestFile, GuestFolder, PushLayer, PushRequest, Runtime, SharedKey,
-    StoreAccess, FIRST_PARTY_PROVIDER, LAYOUT_COMPONENT,
+    cache_dir, BasicCredentials, BlobAccount, CallLimits, Capabilities, Credentials, FetchRequest,
+    GuestArtifact, GuestDescriptor, GuestFile, GuestFolder, PushLayer, PushRequest, Runtime,
+    SharedKey, StoreAccess, FIRST_PARTY_PROVIDER, LAYOUT_COMPONENT,
 };
 use crate::sandbox::{Authority, Grant, Preopen};
 use crate::tls::Trust;
@@ -46,6 +46,9 @@ pub struct ArtifactStore {
     config: Config,
     provider: OnceLock<Result<Runtime, Error>>,
     layout: OnceLock<Result<Runtime, Error>>,
+    /// The components of `kind = "component"` stores, by the store's
+    /// position in the configuration.
+    components: Vec<OnceLock<Result<Runtime, Error>>>,
     default_layout: OnceLock<Result<tempfile::TempDir, Error>>,
 }
 
@@ -133,10 +136,12 @@ impl ArtifactStore {
     /// A store over the given configuration. Components are loaded on
     /// first use, so that a bad reference fails without them.
     pub fn new(config: Config) -> ArtifactStore {
+        let components = config.stores().iter().map(|_| OnceLock::new()).collect();
         ArtifactStore {
             config,
             provider: OnceLock::new(),
             layout: OnceLock::new(),
+            components,
             default_layout: OnceLock::new(),
         }
     }
@@ -182,7 +187,9 @@ impl ArtifactStore {
         let request = FetchRequest {
             reference: route.reference.clone(),
             access,
-            max_size,
+            // A component store's max-output caps what it may return, so a
+            // well-behaved one is told the smaller of the two limits.
+            max_size: route.max_output().map_or(max_size, |cap| cap.min(max_size)),
             if_match: options.if_match.clone(),
         };
         tracing::info!(reference = %route.reference, operation = %options.operation, max_size, "pulling");
@@ -314,6 +321,15 @@ impl ArtifactStore {
 
         let parsed = Reference::parse(reference)
             .map_err(|err| Error::new(ErrorKind::InvalidReference, err.to_string()))?;
+        let by_registry = Serves::Registry(parsed.registry.clone());
+        if let Some((index, store, component)) = self.config.component_store(&by_registry) {
+            return Ok(Route {
+                reference: parsed.to_string(),
+                pinned: parsed.digest,
+                component: Component::ThirdParty(index),
+                store: Target::Component(store, component),
+            });
+        }
         let (store, oci) = self.config.oci_store(&parsed.registry).ok_or_else(|| {
             Error::new(
                 ErrorKind::FailedToConnectToArtifactStore,
@@ -358,7 +374,8 @@ impl ArtifactStore {
     /// [`EXPORT_CONTAINER`], taken as written (no percent-decoding).
     fn route_bare_name(&self, name: &str, pin: Option<&str>) -> Result<Route<'_>, Error> {
         let invalid = |msg: String| Error::new(ErrorKind::InvalidReference, msg);
-        if name.contains(['?', '#']) {
+        // In the pin too, whose message quotes it.
+        if name.contains(['?', '#']) || pin.is_some_and(|hex| hex.contains(['?', '#'])) {
             // Not quoted: what follows a `?` may be a pasted SAS.
             return Err(invalid(
                 "a bare file name may not hold a ? or #; it is one blob name, without a \
@@ -408,6 +425,18 @@ impl ArtifactStore {
         let parsed = Reference::parse(&format!("localhost/{rest}")).map_err(|err| {
             Error::new(ErrorKind::InvalidReference, format!("{reference}: {err}"))
         })?;
+        let canonical = parsed.to_string();
+        let canonical = canonical.strip_prefix("localhost/").unwrap_or(&canonical);
+        if let Some((index, store, component)) =
+            self.config.component_store(&Serves::Name(name.to_owned()))
+        {
+            return Ok(Route {
+                reference: format!("{name}/{canonical}"),
+                pinned: parsed.digest,
+                component: Component::ThirdParty(index),
+                store: Target::Component(store, component),
+            });
+        }
         let target = match self.config.layout_store(name) {
             Some((store, layout)) => Target::Layout {
                 path: LayoutPath::Configured(layout.path.clone()),
@@ -430,8 +459,6 @@ impl ArtifactStore {
                 ))
             }
         };
-        let canonical = parsed.to_string();
-        let canonical = canonical.strip_prefix("localhost/").unwrap_or(&canonical);
         Ok(Route {
             reference: format!("{name}/{canonical}"),
             pinned: parsed.digest,
@@ -441,13 +468,74 @@ impl ArtifactStore {
     }
 
     async fn runtime(&self, component: Component) -> Result<&Runtime, Error> {
-        let (cell, bytes) = match component {
-            Component::Provider => (&self.provider, FIRST_PARTY_PROVIDER),
-            Component::Layout => (&self.layout, LAYOUT_COMPONENT),
+        let (cell, bytes, granted) = match component {
+            Component::Provider => (
+                &self.provider,
+                FIRST_PARTY_PROVIDER,
+                Capabilities {
+                    network: true,
+                    filesystem: false,
+                },
+            ),
+            Component::Layout => (
+                &self.layout,
+                LAYOUT_COMPONENT,
+                Capabilities {
+                    network: false,
+                    filesystem: true,
+                },
+            ),
+            Component::ThirdParty(index) => {
+                return self.components[index]
+                    .get_or_init(|| self.load_third_party(index))
+                    .as_ref()
+                    .map_err(Clone::clone)
+            }
         };
-        cell.get_or_init(|| Runtime::load(bytes, cache_dir().as_deref()))
+        cell.get_or_init(|| Runtime::load(bytes, cache_dir().as_deref(), granted))
             .as_ref()
             .map_err(Clone::clone)
+    }
+
+    /// Reads and checks the component of the store at `index`. It is
+    /// compiled once per process (or taken from the cache, keyed by its
+    /// hash), and only checked against what that store grants.
+    fn load_third_party(&self, index: usize) -> Result<Runtime, Error> {
+        let store = &self.config.stores()[index];
+        let crate::config::StoreKind::Component(component) = &store.kind else {
+            unreachable!("store {index} routed as a component store");
+        };
+        let bytes = std::fs::read(&component.component).map_err(|err| {
+            Error::new(
+                ErrorKind::InvalidConfiguration,
+                format!(
+                    "store {}: cannot read its component {}: {err}",
+                    store.key(),
+                    component.component.display()
+                ),
+            )
+        })?;
+        tracing::info!(
+            store = %store.key(),
+            component = %component.component.display(),
+            "loading a third-party store component"
+        );
+        Runtime::load(
+            &bytes,
+            cache_dir().as_deref(),
+            component.capabilities(store),
+        )
+        .map_err(|err| {
+            Error::new(
+                err.kind(),
+                format!(
+                    "store {} ({}): {}",
+                    store.key(),
+                    component.component.display(),
+                    err.message()
+                ),
+            )
+        })
     }
 
     /// The folder of the built-in default store, written on first use from
@@ -536,6 +624,9 @@ fn is_store_name(segment: &str) -> bool {
 enum Component {
     Provider,
     Layout,
+    /// The component a `kind = "component"` store names, by the store's
+    /// position in the configuration.
+    ThirdParty(usize),
 }
 
 /// Where a reference leads.
@@ -550,6 +641,8 @@ struct Route<'a> {
 
 enum Target<'a> {
     Oci(&'a Store, &'a OciStore),
+    /// A store served by a component the configuration names.
+    Component(&'a Store, &'a ComponentStore),
     /// A blob or a prefix in an Azure Blob store.
     Blob {
         store: &'a Store,
@@ -575,11 +668,16 @@ impl Route<'_> {
     /// folder called by its real name rather than the component's view.
     fn explain(&self, err: Error, secrets: &[String]) -> Error {
         let err = err.redact(secrets);
-        match &self.store {
+        let preopened = match &self.store {
             Target::Layout {
                 path: LayoutPath::Configured(path),
                 ..
-            } if err.message().contains(Preopen::GUEST_PATH) => {
+            } => Some(path),
+            Target::Component(_, component) => component.preopen.as_ref(),
+            _ => None,
+        };
+        match preopened {
+            Some(path) if err.message().contains(Preopen::GUEST_PATH) => {
                 let message = err
                     .message()
                     .replace(Preopen::GUEST_PATH, &path.display().to_string());
@@ -592,6 +690,11 @@ impl Route<'_> {
     fn access(&self) -> Result<StoreAccess, Error> {
         match &self.store {
             Target::Oci(_, oci) => access(oci),
+            Target::Component(store, component) => Ok(StoreAccess {
+                plain_http: component.plain_http,
+                credentials: read_credentials(&component.credentials, &store.key())?,
+                blob: None,
+            }),
             Target::Blob { blob, .. } => blob_access(blob),
             Target::Layout { .. } => Ok(StoreAccess {
                 plain_http: false,
@@ -604,10 +707,28 @@ impl Route<'_> {
     fn grant(&self) -> Result<Grant, Error> {
         match &self.store {
             Target::Oci(store, oci) => grant(store, &oci.registry, oci.plain_http),
+            Target::Component(store, component) => match &component.serves {
+                Serves::Registry(registry) => grant(store, registry, component.plain_http),
+                Serves::Name(_) => Ok(Grant {
+                    store: None,
+                    extra: allowed_hosts(store)?,
+                    plain_http: component.plain_http,
+                    trust: trust(store)?,
+                }),
+            },
             Target::Blob { store, blob, .. } => {
                 grant(store, blob.endpoint.authority(), !blob.endpoint.https())
             }
             Target::Layout { .. } => Ok(Grant::none()),
+        }
+    }
+
+    /// The most bytes a component store's component may return, if its
+    /// configuration caps it.
+    fn max_output(&self) -> Option<u64> {
+        match &self.store {
+            Target::Component(_, component) => component.max_output,
+            _ => None,
         }
     }
 
@@ -625,8 +746,42 @@ impl Route<'_> {
             Target::Oci(store, _) | Target::Blob { store, .. } => Ok(CallLimits {
                 memory,
                 timeout: store.timeout,
+                cpu_time: None,
+                max_output: None,
                 preopen: None,
             }),
+            Target::Component(store, component) => {
+                let preopen = match &component.preopen {
+                    Some(host) if !host.is_dir() => {
+                        return Err(Error::new(
+                            ErrorKind::FailedToConnectToArtifactStore,
+                            format!(
+                                "store {}: its preopen folder {} does not exist",
+                                store.key(),
+                                host.display()
+                            ),
+                        ))
+                    }
+                    // Read-only, for push too: a component store is
+                    // granted no writes.
+                    Some(host) => Some(Preopen {
+                        host: host.clone(),
+                        writable: false,
+                    }),
+                    None => None,
+                };
+                Ok(CallLimits {
+                    memory: component
+                        .memory
+                        .map_or(memory, |cap| usize::try_from(cap).unwrap_or(usize::MAX)),
+                    timeout: store.timeout,
+                    cpu_time: component.cpu_time,
+                    max_output: self
+                        .max_output()
+                        .map(|cap| usize::try_from(cap).unwrap_or(usize::MAX)),
+                    preopen,
+                })
+            }
             Target::Layout {
                 path,
                 writable,
@@ -668,6 +823,8 @@ impl Route<'_> {
                 Ok(CallLimits {
                     memory,
                     timeout: *timeout,
+                    cpu_time: None,
+                    max_output: None,
                     preopen: Some(Preopen {
                         host,
                         writable: write,
@@ -762,20 +919,25 @@ fn push_layer(input: PushInput) -> PushLayer {
 
 /// Reads the store's credentials for one call.
 fn access(oci: &OciStore) -> Result<StoreAccess, Error> {
-    let credentials = match &oci.credentials {
+    Ok(StoreAccess {
+        plain_http: oci.plain_http,
+        credentials: read_credentials(&oci.credentials, &oci.registry)?,
+        blob: None,
+    })
+}
+
+/// Reads registry-style credentials (of an OCI or a component store) for
+/// one call; `store` names the store in messages.
+fn read_credentials(source: &CredentialSource, store: &str) -> Result<Credentials, Error> {
+    Ok(match source {
         CredentialSource::Anonymous => Credentials::Anonymous,
         CredentialSource::Basic { username, password } => Credentials::Basic(BasicCredentials {
             username: username.clone(),
-            password: password.read(&oci.registry)?.expose().to_owned(),
+            password: password.read(store)?.expose().to_owned(),
         }),
         CredentialSource::Bearer(token) => {
-            Credentials::Bearer(token.read(&oci.registry)?.expose().to_owned())
+            Credentials::Bearer(token.read(store)?.expose().to_owned())
         }
-    };
-    Ok(StoreAccess {
-        plain_http: oci.plain_http,
-        credentials,
-        blob: None,
     })
 }
 
@@ -803,26 +965,38 @@ fn blob_access(blob: &BlobStore) -> Result<StoreAccess, Error> {
 /// The network of a store at `authority`: it, the config's `allow-hosts`,
 /// and plain HTTP only if the store speaks it.
 fn grant(store: &Store, authority: &str, plain_http: bool) -> Result<Grant, Error> {
-    let parse = |text: &str| {
-        Authority::parse(text).ok_or_else(|| {
-            Error::new(
-                ErrorKind::InvalidConfiguration,
-                format!("{text:?} is not host[:port]"),
-            )
-        })
-    };
     Ok(Grant {
-        store: Some(parse(authority)?),
-        extra: store
-            .allow_hosts
-            .iter()
-            .map(|host| parse(host))
-            .collect::<Result<_, _>>()?,
+        store: Some(parse_authority(authority)?),
+        extra: allowed_hosts(store)?,
         plain_http,
-        trust: match &store.ca_file {
-            Some(path) => Trust::with_ca_file(path)?,
-            None => Trust::public(),
-        },
+        trust: trust(store)?,
+    })
+}
+
+/// What the store's HTTPS requests trust: the public web roots, and its
+/// `ca-file` if it has one.
+fn trust(store: &Store) -> Result<Trust, Error> {
+    match &store.ca_file {
+        Some(path) => Trust::with_ca_file(path),
+        None => Ok(Trust::public()),
+    }
+}
+
+/// The store's `allow-hosts`.
+fn allowed_hosts(store: &Store) -> Result<Vec<Authority>, Error> {
+    store
+        .allow_hosts
+        .iter()
+        .map(|host| parse_authority(host))
+        .collect()
+}
+
+fn parse_authority(text: &str) -> Result<Authority, Error> {
+    Authority::parse(text).ok_or_else(|| {
+        Error::new(
+            ErrorKind::InvalidConfiguration,
+            format!("{text:?} is not host[:port]"),
+        )
     })
 }
 
@@ -1206,7 +1380,15 @@ mod tests {
     #[test]
     fn bare_names_that_are_no_blob_name_are_invalid() {
         let store = store();
-        for name in ["..", ".", "", "x.json?sig=s3cr3tsig", "x.json@sha256:abc"] {
+        for name in [
+            "..",
+            ".",
+            "",
+            "x.json?sig=s3cr3tsig",
+            "x.json@sha256:abc",
+            "x.json@sha256:abc?sig=s3cr3tsig",
+            "a\\..\\x.json",
+        ] {
             let err = error_of(store.route(name));
             assert_eq!(err.kind(), ErrorKind::InvalidReference, "{name:?}: {err}");
             assert!(!err.message().contains("s3cr3tsig"), "{err}");

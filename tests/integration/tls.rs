@@ -339,3 +339,35 @@ fn an_azure_blob_store_over_tls_trusts_its_ca_file() {
     assert!(line.contains("was not trusted"), "{line}");
     assert!(line.contains("ca-file"), "{line}");
 }
+
+#[test]
+fn a_component_store_trusts_its_ca_file_and_nothing_else() {
+    let ca = TestCa::new("artifact-store test CA");
+    let registry = tls_registry(&ca);
+    let authority = registry.authority();
+    let source = Source::new();
+    let reference = format!("{authority}/tls/config:v1");
+    trusting(authority, &ca)
+        .push(source.path(), "config.json", &reference, &[])
+        .success();
+
+    let component = env!("ARTIFACT_STORE_GUEST_WASM_FILE");
+    let store = |extra: &str| {
+        Config::from_toml(&format!(
+            "[[store]]\nkind = \"component\"\nregistry = \"{authority}\"\n\
+             component = \"{component}\"\ntimeout = \"60s\"\n{extra}\n"
+        ))
+    };
+
+    let config = store("ca-file = \"ca.pem\"");
+    ca.write(&config.path().with_file_name("ca.pem"));
+    let work = Workdir::new();
+    config.pull(&reference, &work.out(), &[]).success();
+    assert_eq!(
+        files_only(snapshot(&work.out())),
+        [("config.json".to_owned(), DEID_CONFIG.as_bytes().to_vec())].into()
+    );
+
+    let line = pull_fails(&store(""), &reference, "FailedToConnectToArtifactStore");
+    assert!(line.contains("not trusted"), "{line}");
+}

@@ -96,7 +96,15 @@ pub fn fetch(
             location.name
         )));
     }
-    let blob = read_blob(&client, &location, &location.name, if_match, max_size, true)?;
+    let blob = read_blob(
+        &client,
+        &location,
+        &location.name,
+        if_match,
+        max_size,
+        None,
+        true,
+    )?;
     check_pin(&location, &blob.digest)?;
     Ok(Fetched {
         descriptor: ManifestDescriptor {
@@ -121,7 +129,15 @@ pub fn resolve(reference: &str, account: &Account) -> Result<ManifestDescriptor>
     let descriptor = if location.folder {
         fetch_folder(&client, &location, account.list_page_size, u64::MAX, false)?.descriptor
     } else {
-        let blob = read_blob(&client, &location, &location.name, None, u64::MAX, false)?;
+        let blob = read_blob(
+            &client,
+            &location,
+            &location.name,
+            None,
+            u64::MAX,
+            None,
+            false,
+        )?;
         ManifestDescriptor {
             media_type: blob.content_type,
             digest: blob.digest,
@@ -257,13 +273,15 @@ struct ReadBlob {
 }
 
 /// Downloads one blob, failing before the body if its length is over `cap`
-/// and while reading once more than `cap` bytes arrive.
+/// (or differs from the `listed` size a listing gave) and while reading
+/// once more than that arrives.
 fn read_blob(
     client: &Client,
     location: &BlobLocation,
     name: &str,
     if_match: Option<&str>,
     cap: u64,
+    listed: Option<u64>,
     keep: bool,
 ) -> Result<ReadBlob> {
     let what = describe(&location.container, name);
@@ -276,6 +294,15 @@ fn read_blob(
         return Err(client.failure(response, &what));
     }
     let declared = response.content_length();
+    let unlike_listing = |length: u64| {
+        Error::InvalidContent(format!(
+            "{what} is {length} bytes, but the listing said {} bytes",
+            listed.unwrap_or_default()
+        ))
+    };
+    if let Some(length) = declared.filter(|&n| listed.is_some_and(|listed| n != listed)) {
+        return Err(unlike_listing(length));
+    }
     if let Some(length) = declared.filter(|&n| n > cap) {
         return Err(Error::TooLarge(format!(
             "{what} is {length} bytes, more than max-size ({cap} bytes)"
@@ -297,6 +324,9 @@ fn read_blob(
     let mut size: u64 = 0;
     while let Some(chunk) = artifact_store_core::verify::ChunkSource::next_chunk(&mut body)? {
         size = size.saturating_add(chunk.len() as u64);
+        if listed.is_some_and(|listed| size > listed) {
+            return Err(unlike_listing(size));
+        }
         if size > cap {
             return Err(Error::TooLarge(format!(
                 "{what} sends more than max-size ({cap} bytes)"
@@ -312,6 +342,9 @@ fn read_blob(
             "{what} ended after {size} of its {} bytes",
             declared.unwrap_or_default()
         )));
+    }
+    if listed.is_some_and(|listed| listed != size) {
+        return Err(unlike_listing(size));
     }
     Ok(ReadBlob {
         digest: artifact_store_core::verify::sha256_digest(hasher),
@@ -340,39 +373,15 @@ fn fetch_folder(
         format!("prefix {prefix:?} in container {}", location.container)
     };
     let listed = list(client, location, page_size, &what)?;
-
-    // Which blobs become which files.
-    let mut entries: Vec<(String, ListedBlob)> = Vec::new();
-    let mut total: u64 = 0;
-    for blob in listed {
-        // Zero-length names ending in `/` mark folders (hierarchical
-        // accounts, portal uploads); they hold no file.
-        if blob.size == 0 && blob.name.ends_with('/') {
-            continue;
-        }
-        let relative = blob
-            .name
-            .strip_prefix(prefix.as_str())
-            .unwrap_or(&blob.name);
-        if normalize_entry_path(relative).ok().as_deref() != Some(relative) {
-            return Err(Error::InvalidContent(format!(
-                "the blob {:?} in {what} cannot be written as a file: its name relative to \
-                 the prefix must be a plain relative path",
-                blob.name
-            )));
-        }
-        total = total.saturating_add(blob.size);
-        entries.push((relative.to_owned(), blob));
-    }
-    if entries.is_empty() {
-        return Err(Error::NotFound(format!("{what} holds no blobs")));
-    }
+    let entries = folder_entries(listed, prefix, &what)?;
+    let total = entries
+        .iter()
+        .fold(0u64, |total, (_, blob)| total.saturating_add(blob.size));
     if total > max_size {
         return Err(Error::TooLarge(format!(
             "the blobs of {what} hold {total} bytes, more than max-size ({max_size} bytes)"
         )));
     }
-    check_tree(&entries, &what)?;
 
     let mut files = Vec::with_capacity(entries.len());
     let mut digests = Vec::with_capacity(entries.len());
@@ -383,7 +392,8 @@ fn fetch_folder(
             location,
             &blob.name,
             Some(&blob.etag),
-            remaining.min(blob.size),
+            remaining,
+            Some(blob.size),
             keep,
         )
         .map_err(|e| match e {
@@ -420,6 +430,44 @@ fn fetch_folder(
     })
 }
 
+/// Which listed blobs become which files: each at its path below `prefix`,
+/// which must be a plain relative path, given once, and not also a folder.
+fn folder_entries(
+    listed: Vec<ListedBlob>,
+    prefix: &str,
+    what: &str,
+) -> Result<Vec<(String, ListedBlob)>> {
+    let mut entries: Vec<(String, ListedBlob)> = Vec::new();
+    for blob in listed {
+        // Zero-length names ending in `/` mark folders (hierarchical
+        // accounts, portal uploads); they hold no file.
+        if blob.size == 0 && blob.name.ends_with('/') {
+            continue;
+        }
+        // The service was asked for this prefix only; a name outside it is
+        // not part of the folder.
+        let Some(relative) = blob.name.strip_prefix(prefix) else {
+            return Err(Error::InvalidContent(format!(
+                "the listing of {what} holds the blob {:?}, which is not under the prefix",
+                blob.name
+            )));
+        };
+        if normalize_entry_path(relative).ok().as_deref() != Some(relative) {
+            return Err(Error::InvalidContent(format!(
+                "the blob {:?} in {what} cannot be written as a file: its name relative to \
+                 the prefix must be a plain relative path",
+                blob.name
+            )));
+        }
+        entries.push((relative.to_owned(), blob));
+    }
+    if entries.is_empty() {
+        return Err(Error::NotFound(format!("{what} holds no blobs")));
+    }
+    check_tree(&entries, what)?;
+    Ok(entries)
+}
+
 /// Every blob under the location's prefix, following `NextMarker` from page
 /// to page.
 fn list(
@@ -432,7 +480,7 @@ fn list(
     let page_size = page_size.clamp(1, 5000);
     let mut blobs = Vec::new();
     let mut marker: Option<String> = None;
-    let mut seen_markers = HashSet::new();
+    let mut paging = Paging::default();
     loop {
         let mut call = Call::new(Method::Get, &location.container, "")
             .query("restype", "container")
@@ -455,33 +503,106 @@ fn list(
             crate::http::ReadCapped::Failed(e) => e,
         })?;
         let page = xml::parse_list(&body).map_err(|why| Error::Other(format!("{what}: {why}")))?;
+        for blob in &page.blobs {
+            check_listed(blob, what)?;
+        }
         blobs.extend(page.blobs);
         if blobs.len() > MAX_FOLDER_BLOBS {
             return Err(Error::TooLarge(format!(
                 "{what} holds more than {MAX_FOLDER_BLOBS} blobs"
             )));
         }
-        match page.next_marker {
-            // A marker seen before would loop for ever.
-            Some(next) if !seen_markers.insert(next.clone()) => {
-                return Err(Error::Other(format!(
-                    "the listing of {what} repeats the page marker {next:?}"
-                )))
-            }
+        match paging.next(page.next_marker, what)? {
             Some(next) => marker = Some(next),
             None => return Ok(blobs),
         }
     }
 }
 
+/// The most pages one listing may take. A page may hold no blob and still
+/// name a next one, so the blob count alone does not end a listing.
+const MAX_LIST_PAGES: usize = MAX_FOLDER_BLOBS;
+
+/// The longest page marker sent back. Azure's are a few hundred bytes, a
+/// few KiB for the longest names.
+const MAX_MARKER_LEN: usize = 16 << 10;
+
+/// The longest ETag taken from a listing. Azure's are about 20 bytes.
+const MAX_ETAG_LEN: usize = 1024;
+
+/// Where a listing goes after each page.
+#[derive(Default)]
+struct Paging {
+    /// The sha256 of each marker seen, which may be long.
+    seen: HashSet<[u8; 32]>,
+    pages: usize,
+}
+
+impl Paging {
+    /// The marker of the next page after one that named `next`, or `None`
+    /// after the last. A marker seen before would loop for ever, and so
+    /// would fresh ones without end.
+    fn next(&mut self, next: Option<String>, what: &str) -> Result<Option<String>> {
+        self.pages += 1;
+        let Some(next) = next else {
+            return Ok(None);
+        };
+        if next.len() > MAX_MARKER_LEN {
+            return Err(Error::Other(format!(
+                "the listing of {what} gives a page marker of {} bytes, more than \
+                 {MAX_MARKER_LEN}",
+                next.len()
+            )));
+        }
+        if self.pages >= MAX_LIST_PAGES {
+            return Err(Error::TooLarge(format!(
+                "the listing of {what} goes on for more than {MAX_LIST_PAGES} pages"
+            )));
+        }
+        if !self.seen.insert(Sha256::digest(next.as_bytes()).into()) {
+            return Err(Error::Other(format!(
+                "the listing of {what} repeats the page marker {next:?}"
+            )));
+        }
+        Ok(Some(next))
+    }
+}
+
+/// Refuses a listed blob that no blob could be, before it is kept: a name
+/// longer than Azure allows, or an ETag far longer than Azure's.
+fn check_listed(blob: &ListedBlob, what: &str) -> Result<()> {
+    if blob.name.chars().count() > address::MAX_NAME_CHARS {
+        // Not quoted: it may be megabytes long.
+        return Err(Error::InvalidContent(format!(
+            "the listing of {what} holds a blob name longer than Azure's {} characters",
+            address::MAX_NAME_CHARS
+        )));
+    }
+    if blob.etag.len() > MAX_ETAG_LEN {
+        return Err(Error::Other(format!(
+            "the listing of {what} gives an ETag of {} bytes for {:?}",
+            blob.etag.len(),
+            blob.name
+        )));
+    }
+    Ok(())
+}
+
 /// The most bytes one listing page may take. 5000 entries of names up to
 /// 1024 characters and their properties stay well below.
 const LIST_PAGE_CAP: u64 = 64 << 20;
 
-/// Refuses a folder in which one name is both a file and a folder (`a` and
-/// `a/b`), which no file system can hold.
+/// Refuses a folder in which one name is given twice, or is both a file and
+/// a folder (`a` and `a/b`), which no file system can hold.
 fn check_tree(entries: &[(String, ListedBlob)], what: &str) -> Result<()> {
-    let files: HashSet<&str> = entries.iter().map(|(p, _)| p.as_str()).collect();
+    let mut files: HashSet<&str> = HashSet::with_capacity(entries.len());
+    for (path, _) in entries {
+        if !files.insert(path.as_str()) {
+            return Err(Error::InvalidContent(format!(
+                "{path:?} in {what} is listed twice"
+            )));
+        }
+    }
     for (path, _) in entries {
         for (i, _) in path.match_indices('/') {
             if files.contains(&path[..i]) {
@@ -549,4 +670,109 @@ fn upload(client: &Client, container: &str, name: &str, content: &[u8]) -> Resul
 
 fn describe(container: &str, name: &str) -> String {
     format!("blob {name:?} in container {container}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob(name: &str, size: u64) -> ListedBlob {
+        ListedBlob {
+            name: name.to_owned(),
+            size,
+            etag: "\"0x1\"".to_owned(),
+        }
+    }
+
+    fn paths(listed: &[ListedBlob], prefix: &str) -> Result<Vec<String>> {
+        folder_entries(listed.to_vec(), prefix, "prefix")
+            .map(|entries| entries.into_iter().map(|(path, _)| path).collect())
+    }
+
+    #[test]
+    fn a_folder_takes_its_blobs_below_the_prefix_and_skips_markers() {
+        let listed = [blob("cfg/", 0), blob("cfg/a.json", 2), blob("cfg/d/b", 1)];
+        assert_eq!(paths(&listed, "cfg/").unwrap(), ["a.json", "d/b"]);
+        assert!(matches!(
+            paths(&[blob("cfg/", 0)], "cfg/"),
+            Err(Error::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn listed_names_outside_the_prefix_are_refused() {
+        for name in ["secret.json", "other/x.json", "cf/x", "/cfg/x"] {
+            let listed = [blob("cfg/a.json", 1), blob(name, 1)];
+            assert!(
+                matches!(paths(&listed, "cfg/"), Err(Error::InvalidContent(_))),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn listed_names_that_are_no_plain_path_are_refused() {
+        for name in ["cfg/../x", "cfg/./x", "cfg//x", "cfg/a\\..\\x", "cfg/a\nb"] {
+            let listed = [blob(name, 1)];
+            assert!(
+                matches!(paths(&listed, "cfg/"), Err(Error::InvalidContent(_))),
+                "{name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_name_listed_twice_or_as_file_and_folder_is_refused() {
+        let twice = [blob("cfg/a", 1), blob("cfg/b", 1), blob("cfg/a", 2)];
+        assert!(matches!(
+            paths(&twice, "cfg/"),
+            Err(Error::InvalidContent(_))
+        ));
+        let both = [blob("cfg/a", 1), blob("cfg/a/b", 1)];
+        assert!(matches!(
+            paths(&both, "cfg/"),
+            Err(Error::InvalidContent(_))
+        ));
+    }
+
+    #[test]
+    fn oversized_names_and_etags_in_a_listing_are_refused() {
+        let long = format!("cfg/{}", "n".repeat(address::MAX_NAME_CHARS));
+        assert!(check_listed(&blob(&long, 1), "listing").is_err());
+        let mut big_etag = blob("cfg/a", 1);
+        big_etag.etag = "e".repeat(64 << 10);
+        assert!(check_listed(&big_etag, "listing").is_err());
+        assert!(check_listed(&blob("cfg/a", 1), "listing").is_ok());
+    }
+
+    #[test]
+    fn paging_stops_at_the_last_page_and_refuses_a_repeated_marker() {
+        let mut paging = Paging::default();
+        assert_eq!(
+            paging
+                .next(Some("m1".into()), "listing")
+                .unwrap()
+                .as_deref(),
+            Some("m1")
+        );
+        assert!(paging.next(Some("m1".into()), "listing").is_err());
+        assert_eq!(Paging::default().next(None, "listing").unwrap(), None);
+    }
+
+    #[test]
+    fn paging_through_new_markers_for_ever_is_refused() {
+        // Empty pages with a fresh marker each would never end.
+        let mut paging = Paging::default();
+        let mut pages = 0;
+        while paging.next(Some(format!("m{pages}")), "listing").is_ok() {
+            pages += 1;
+            assert!(pages <= MAX_LIST_PAGES, "the paging did not stop");
+        }
+    }
+
+    #[test]
+    fn a_marker_too_long_to_send_back_is_refused() {
+        let marker = "m".repeat(MAX_MARKER_LEN + 1);
+        assert!(Paging::default().next(Some(marker), "listing").is_err());
+    }
 }

@@ -6,6 +6,7 @@
 mod access;
 mod etag;
 mod failures;
+mod lies;
 mod names;
 mod pull;
 mod push;

@@ -81,11 +81,16 @@ pub fn oras_pull(
     output.stdout.lines().map(str::to_owned).collect()
 }
 
-fn oras_command(verb: &str, authority: &str, target: &str, login: Option<Login>) -> Command {
-    let python = std::env::var_os("ARTIFACT_STORE_TEST_PYTHON")
+/// The Python that has the ORAS client and wasmtime-py: `.venv`'s, unless
+/// `ARTIFACT_STORE_TEST_PYTHON` names another.
+pub fn python() -> PathBuf {
+    std::env::var_os("ARTIFACT_STORE_TEST_PYTHON")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv/bin/python"));
-    let mut command = Command::new(python);
+        .unwrap_or_else(|| repo_root().join(".venv/bin/python"))
+}
+
+fn oras_command(verb: &str, authority: &str, target: &str, login: Option<Login>) -> Command {
+    let mut command = Command::new(python());
     command
         .arg(repo_root().join("tests/support/oras_push.py"))
         .arg(verb)
