@@ -130,6 +130,12 @@ impl Endpoint {
                 .account
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if self.account.is_empty() {
+            return Err("the endpoint names no account; give the account's URL \
+                 (https://<account>.blob.core.windows.net, or the emulator's \
+                 http://<host>:<port>/<account>), or name it with account = \"<name>\""
+                .into());
+        }
         if ok {
             Ok(())
         } else {
@@ -572,7 +578,9 @@ mod tests {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");
         }
         let e = Endpoint::parse("http://127.0.0.1:10000").unwrap();
-        assert!(e.check_account().is_err());
+        let why = e.check_account().unwrap_err();
+        assert!(why.starts_with("the endpoint names no account"), "{why}");
+        assert!(why.contains("account = \"<name>\""), "{why}");
     }
 
     #[test]

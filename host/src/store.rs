@@ -200,8 +200,9 @@ impl ArtifactStore {
             .await?
             .fetch(route.grant()?, limits, received, &request)
             .await
-            .map_err(|err| route.explain(err, &secrets))?;
-        verify(&route, max_size, artifact)
+            .map_err(|err| route.explain(err, &secrets))
+            .map_err(|err| with_limit_hint(err, &options.operation))?;
+        verify(&route, max_size, artifact).map_err(|err| with_limit_hint(err, &options.operation))
     }
 
     /// Resolves a reference to its manifest's descriptor without pulling
@@ -308,6 +309,17 @@ impl ArtifactStore {
         let reference = reference.trim();
         if BlobUrl::looks_like_url(reference) {
             return self.route_blob_url(reference);
+        }
+        if let Some(name) = reference.strip_prefix("./") {
+            if !name.is_empty() && !name.contains('/') {
+                return Err(Error::new(
+                    ErrorKind::InvalidReference,
+                    format!(
+                        "{reference} reads as a path; a blob of the export destination is \
+                         named without ./ ({name})"
+                    ),
+                ));
+            }
         }
         let (body, pin) = split_pin(reference);
         if !body.contains(['/', ':']) {
@@ -941,6 +953,22 @@ fn read_credentials(source: &CredentialSource, store: &str) -> Result<Credential
     })
 }
 
+/// A `TooLargeArtifacts` error with the operation whose limit it was and
+/// how to change it; any other error as it is.
+fn with_limit_hint(err: Error, operation: &str) -> Error {
+    if err.kind() != ErrorKind::TooLargeArtifacts {
+        return err;
+    }
+    Error::new(
+        err.kind(),
+        format!(
+            "{}; that is the limit of the {operation:?} operation: pull with the --operation \
+             the artifact is for, or raise max-size under [operation.{operation}] in the config",
+            err.message()
+        ),
+    )
+}
+
 /// Reads an Azure Blob store's credentials for one call.
 fn blob_access(blob: &BlobStore) -> Result<StoreAccess, Error> {
     let credentials = match blob.credentials()? {
@@ -1375,6 +1403,35 @@ mod tests {
         assert!(route
             .reference
             .ends_with(&format!("/config-file.json@{pin}")));
+    }
+
+    #[test]
+    fn a_bare_name_written_as_a_path_says_to_drop_the_dot_slash() {
+        let err = error_of(store().route("./config-file.json"));
+        assert_eq!(err.kind(), ErrorKind::InvalidReference, "{err}");
+        assert!(
+            err.message().contains("without ./ (config-file.json)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn too_large_errors_name_the_operation_and_how_to_raise_it() {
+        let err = with_limit_hint(
+            Error::new(
+                ErrorKind::TooLargeArtifacts,
+                "x is 20 bytes, more than max-size",
+            ),
+            "anonymization",
+        );
+        assert_eq!(err.kind(), ErrorKind::TooLargeArtifacts);
+        assert!(
+            err.message().contains("\"anonymization\" operation")
+                && err.message().contains("[operation.anonymization]"),
+            "{err}"
+        );
+        let other = with_limit_hint(Error::new(ErrorKind::Timeout, "slow"), "anonymization");
+        assert_eq!(other.message(), "slow");
     }
 
     #[test]

@@ -209,9 +209,15 @@ fn status_error(
         (_, "ConditionNotMet" | "SourceConditionNotMet") | (412, _) => Error::PreconditionFailed(
             format!("{what} has changed: its ETag no longer matches{detail}"),
         ),
-        (_, "BlobNotFound") => Error::NotFound(format!("{what} does not exist{detail}")),
+        (_, "BlobNotFound") => Error::NotFound(format!(
+            "{what} does not exist{detail}; to name every blob under a prefix, end the URL \
+             with /"
+        )),
+        (_, "ContainerNotFound") if what.starts_with("container ") => {
+            Error::NotFound(format!("{what} does not exist{detail}"))
+        }
         (_, "ContainerNotFound") => {
-            Error::NotFound(format!("the container of {what} does not exist{detail}"))
+            Error::NotFound(format!("{what}: the container does not exist{detail}"))
         }
         (404, _) if matches!(auth, Auth::Anonymous) => Error::NotFound(format!(
             "{what} was not found{detail}; a private container answers so to anonymous \
@@ -226,7 +232,10 @@ fn status_error(
             "the storage account refused {presented} for {what}{detail}; check the store's \
              credentials"
         )),
-        (403, _) => Error::Forbidden(format!("{presented} does not allow this on {what}{detail}")),
+        (403, _) => Error::Forbidden(format!(
+            "the storage account refused {presented} for {what}{detail}; check that it is \
+             right and grants this (a SAS needs r to pull a blob, r and l a folder, w to push)"
+        )),
         (_, "OperationTimedOut") => {
             Error::Timeout(format!("{what}: the service timed out{detail}"))
         }
@@ -326,6 +335,36 @@ mod tests {
             assert!(error.message().contains(needle), "{error:?}");
             assert!(error.message().contains("The thing."), "{error:?}");
         }
+    }
+
+    #[test]
+    fn not_found_and_refused_messages_read_as_sentences_with_their_fix() {
+        let key = Auth::SharedKey {
+            account: "a".into(),
+            key: "k".into(),
+        };
+        let container = status_error(404, Some("ContainerNotFound"), None, "container c", &key);
+        assert_eq!(
+            container.message(),
+            "container c does not exist (ContainerNotFound)"
+        );
+        let in_container = map(404, Some("ContainerNotFound"), &key);
+        assert!(
+            in_container
+                .message()
+                .starts_with("blob cfg/x: the container does not exist"),
+            "{in_container:?}"
+        );
+        let blob = map(404, Some("BlobNotFound"), &key);
+        assert!(blob.message().ends_with("end the URL with /"), "{blob:?}");
+        // Azurite answers a wrong key with 403 AuthorizationFailure: the
+        // message must not read as a permissions problem only.
+        let refused = map(403, Some("AuthorizationFailure"), &key);
+        assert!(
+            refused.message().contains("refused")
+                && refused.message().contains("check that it is right"),
+            "{refused:?}"
+        );
     }
 
     #[test]
