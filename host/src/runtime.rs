@@ -540,7 +540,23 @@ fn from_guest(error: GuestError) -> Error {
         GuestError::Denied(m) => (ErrorKind::RequestDenied, m),
         GuestError::Other(m) => (ErrorKind::StoreError, m),
     };
-    Error::new(kind, message)
+    Error::new(kind, shortened(message))
+}
+
+/// The most characters of a component's error message that are kept: a
+/// message is one line for a person, and a hostile component's could be
+/// as long as its memory.
+const GUEST_MESSAGE_CHARS: usize = 2000;
+
+fn shortened(message: String) -> String {
+    match message.char_indices().nth(GUEST_MESSAGE_CHARS) {
+        None => message,
+        Some((cut, _)) => format!(
+            "{} ... ({} more bytes)",
+            &message[..cut],
+            message.len() - cut
+        ),
+    }
 }
 
 fn provider_failure(message: String) -> Error {
@@ -685,6 +701,24 @@ mod tests {
             };
             assert!(all.refuses(never).is_some(), "{never}");
         }
+    }
+
+    #[test]
+    fn a_huge_error_message_from_a_component_is_cut() {
+        let err = from_guest(GuestError::Other("é".repeat(50 << 20)));
+        assert_eq!(err.kind(), ErrorKind::StoreError);
+        assert!(
+            err.message().len() < 2 * GUEST_MESSAGE_CHARS + 100,
+            "{}",
+            err.message().len()
+        );
+        assert!(
+            err.message().ends_with(" ... (104853600 more bytes)"),
+            "{}",
+            &err.message()[3900..]
+        );
+        let short = from_guest(GuestError::NotFound("no such tag".into()));
+        assert_eq!(short.message(), "no such tag");
     }
 
     #[test]
