@@ -603,6 +603,15 @@ pub fn cache_dir() -> Option<PathBuf> {
 /// or written only costs a compile.
 fn load_component(engine: &Engine, wasm: &[u8], cache: Option<&Path>) -> Result<Component, Error> {
     let compile = || {
+        // A core module (version 1 in its header) is what a wasm32 target
+        // other than wasm32-wasip2 builds; a component's header says 0xd.
+        if wasm.starts_with(b"\0asm\x01\0\0\0") {
+            return Err(provider_failure(
+                "the file is a core WebAssembly module, not a component; build for \
+                 wasm32-wasip2, or wrap it with `wasm-tools component new`"
+                    .into(),
+            ));
+        }
         Component::new(engine, wasm)
             .map_err(|err| provider_failure(format!("the component does not compile: {err:#}")))
     };
@@ -719,6 +728,20 @@ mod tests {
         );
         let short = from_guest(GuestError::NotFound("no such tag".into()));
         assert_eq!(short.message(), "no such tag");
+    }
+
+    #[test]
+    fn a_core_module_is_refused_saying_what_it_is() {
+        let err = match Runtime::load(b"\0asm\x01\0\0\0", None, Capabilities::default()) {
+            Ok(_) => panic!("a core module was loaded"),
+            Err(err) => err,
+        };
+        assert_eq!(err.kind(), ErrorKind::ProviderFailed);
+        assert!(
+            err.message()
+                .contains("core WebAssembly module, not a component"),
+            "{err}"
+        );
     }
 
     #[test]
