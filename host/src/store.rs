@@ -1024,6 +1024,17 @@ fn verify(route: &Route<'_>, max_size: u64, artifact: GuestArtifact) -> Result<A
                     format!("the manifest bytes hash to {actual}, not to the reported {digest}"),
                 ));
             }
+            // A descriptor's size is that of the bytes its digest names.
+            let held = artifact.manifest_bytes.len() as u64;
+            if artifact.manifest.size != held {
+                return Err(Error::new(
+                    ErrorKind::ProviderFailed,
+                    format!(
+                        "the provider reported a manifest of {} bytes but returned {held}",
+                        artifact.manifest.size
+                    ),
+                ));
+            }
         }
     }
     if let Some(pinned) = &route.pinned {
@@ -1653,5 +1664,32 @@ mod tests {
         let err = store.load_third_party(0).err().unwrap();
         assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
         assert!(err.message().contains("more than 256 MiB"), "{err}");
+    }
+
+    #[test]
+    fn a_manifest_size_that_disagrees_with_its_bytes_is_refused() {
+        let store = ArtifactStore::new(
+            Config::parse(
+                "[[store]]\nkind = \"component\"\nname = \"c\"\ncomponent = \"c.wasm\"\n",
+            )
+            .unwrap(),
+        );
+        let route = store.route("c/x:1").unwrap();
+        let bytes = br#"{"schemaVersion":2}"#;
+        let mut artifact = blob_artifact(
+            &digest_of(bytes),
+            "application/vnd.oci.image.manifest.v1+json",
+            bytes,
+            &[("a.txt", b"a")],
+        );
+        verify(&route, 1024, artifact.clone()).unwrap();
+        artifact.manifest.size = 1 << 40;
+        let err = verify(&route, 1024, artifact).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ProviderFailed);
+        assert!(
+            err.message()
+                .contains("1099511627776 bytes but returned 19"),
+            "{err}"
+        );
     }
 }
