@@ -488,12 +488,21 @@ impl SecretSource {
                      secret is not set; set it or change the store's config"
                 ))
             })?,
-            SecretSource::File(path) => std::fs::read_to_string(path).map_err(|err| {
-                config_error(format!(
-                    "store {store}: cannot read its secret from {}: {err}",
-                    path.display()
-                ))
-            })?,
+            SecretSource::File(path) => read_limited(path, MAX_SECRET_FILE)
+                .and_then(|bytes| {
+                    String::from_utf8(bytes).map_err(|_| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            "stream did not contain valid UTF-8",
+                        )
+                    })
+                })
+                .map_err(|err| {
+                    config_error(format!(
+                        "store {store}: cannot read its secret from {}: {err}",
+                        path.display()
+                    ))
+                })?,
         };
         let value = value.trim_end_matches(['\r', '\n']).to_owned();
         if value.is_empty() {
@@ -757,6 +766,38 @@ pub fn default_path() -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))?;
     Some(base.join("artifact-store").join("config.toml"))
+}
+
+/// The longest secret file read: tokens and connection strings are a few
+/// kilobytes.
+const MAX_SECRET_FILE: u64 = MIB;
+
+/// Reads a file the configuration names, refusing one longer than `limit`
+/// bytes without reading further, so that a wrong path (`/dev/zero`, a
+/// disk image) fails at once instead of filling the memory.
+pub fn read_limited(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!(
+                "it holds more than {}, the most read; is it the right file?",
+                human_size(limit)
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn human_size(bytes: u64) -> String {
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 /// Parses a size such as `1MiB`, `512 KiB`, `10MB` or `1048576`.
@@ -1282,6 +1323,14 @@ fn check_authority(text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_endless_secret_file_is_refused_without_reading_it_all() {
+        let source = SecretSource::File(PathBuf::from("/dev/zero"));
+        let err = source.read("registry.example").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
+        assert!(err.message().contains("more than 1 MiB"), "{err}");
+    }
 
     #[test]
     fn the_issue_example_parses() {

@@ -128,11 +128,17 @@ impl Error {
     /// Replaces every occurrence of each secret in the message, for
     /// messages that quote what a store answered: a hostile store can echo
     /// the credentials it was sent.
+    ///
+    /// A message often quotes only part of what it was told (the end of a
+    /// component's stderr, the start of a response body), which can cut a
+    /// secret in two; so every long enough piece of a secret is replaced
+    /// too, not only the whole.
     pub fn redact(mut self, secrets: &[String]) -> Error {
         for secret in secrets.iter().filter(|s| s.len() >= 4) {
             if self.message.contains(secret.as_str()) {
-                self.message = self.message.replace(secret.as_str(), "[redacted]");
+                self.message = self.message.replace(secret.as_str(), REDACTED);
             }
+            self.message = redact_pieces(&self.message, secret);
         }
         self
     }
@@ -146,6 +152,59 @@ impl Error {
     pub fn message(&self) -> &str {
         &self.message
     }
+}
+
+const REDACTED: &str = "[redacted]";
+
+/// The longest secret whose pieces are looked for.
+const MAX_PIECEWISE_SECRET: usize = 64 << 10;
+
+/// Replaces every run of `message` that is a piece of `secret` longer
+/// than half of it (at least 4 bytes), or 12 bytes long: a few letters in
+/// common with a word of the message are not a leak.
+fn redact_pieces(message: &str, secret: &str) -> String {
+    let (text, key) = (message.as_bytes(), secret.as_bytes());
+    let least = (key.len() / 2 + 1).clamp(4, 12);
+    // The work grows with both lengths; messages are short, and a secret
+    // this long is no password or token.
+    if text.len() < least || key.len() > MAX_PIECEWISE_SECRET {
+        return message.to_owned();
+    }
+    // longest[i]: the longest run starting at text[i] that occurs in the
+    // secret, from the row of common-prefix lengths of text[i..] and
+    // key[j..], computed from the end.
+    let mut longest = vec![0usize; text.len()];
+    let mut next_row = vec![0usize; key.len() + 1];
+    let mut row = vec![0usize; key.len() + 1];
+    for i in (0..text.len()).rev() {
+        for j in (0..key.len()).rev() {
+            row[j] = if text[i] == key[j] {
+                next_row[j + 1] + 1
+            } else {
+                0
+            };
+        }
+        longest[i] = row.iter().copied().max().unwrap_or(0);
+        std::mem::swap(&mut row, &mut next_row);
+    }
+    let mut out = String::with_capacity(message.len());
+    let mut i = 0;
+    while i < text.len() {
+        if longest[i] >= least && message.is_char_boundary(i) {
+            // A piece of a multi-byte character is widened to the whole.
+            let mut end = i + longest[i];
+            while !message.is_char_boundary(end) {
+                end += 1;
+            }
+            out.push_str(REDACTED);
+            i = end;
+        } else {
+            let len = message[i..].chars().next().map_or(1, char::len_utf8);
+            out.push_str(&message[i..i + len]);
+            i += len;
+        }
+    }
+    out
 }
 
 /// Control characters (terminal escapes among them) and text-direction
@@ -198,6 +257,35 @@ mod tests {
         )
         .redact(&["YWxpY2U6czNjcjN0".to_owned(), "s3cr3t".to_owned()]);
         assert_eq!(err.message(), "DENIED: you sent Basic [redacted]");
+    }
+
+    #[test]
+    fn pieces_of_a_secret_cut_by_a_quote_are_redacted() {
+        // A long bearer token, of which a message quoting the last 300
+        // characters of a component's stderr holds only the end.
+        let token: String = (0..1200)
+            .map(|i| char::from(b'a' + (i * 7 % 26) as u8))
+            .collect();
+        let quoted = &token[token.len() - 290..];
+        let err = Error::new(
+            ErrorKind::ProviderFailed,
+            format!("the provider crashed (unreachable); it wrote: {quoted} was refused"),
+        )
+        .redact(std::slice::from_ref(&token));
+        assert_eq!(
+            err.message(),
+            "the provider crashed (unreachable); it wrote: [redacted] was refused"
+        );
+
+        // The start of a short password, cut by a body's truncation.
+        let err = Error::new(ErrorKind::Unauthorized, "denied for hunter2-s")
+            .redact(&["hunter2-secret".to_owned()]);
+        assert_eq!(err.message(), "denied for [redacted]");
+
+        // Words that only share a few letters with it stay.
+        let err = Error::new(ErrorKind::Unauthorized, "the password is wrong")
+            .redact(&["s3cr3t-password-2024".to_owned()]);
+        assert_eq!(err.message(), "the password is wrong");
     }
 
     #[test]

@@ -540,7 +540,23 @@ fn from_guest(error: GuestError) -> Error {
         GuestError::Denied(m) => (ErrorKind::RequestDenied, m),
         GuestError::Other(m) => (ErrorKind::StoreError, m),
     };
-    Error::new(kind, message)
+    Error::new(kind, shortened(message))
+}
+
+/// The most characters of a component's error message that are kept: a
+/// message is one line for a person, and a hostile component's could be
+/// as long as its memory.
+const GUEST_MESSAGE_CHARS: usize = 2000;
+
+fn shortened(message: String) -> String {
+    match message.char_indices().nth(GUEST_MESSAGE_CHARS) {
+        None => message,
+        Some((cut, _)) => format!(
+            "{} ... ({} more bytes)",
+            &message[..cut],
+            message.len() - cut
+        ),
+    }
 }
 
 fn provider_failure(message: String) -> Error {
@@ -587,6 +603,15 @@ pub fn cache_dir() -> Option<PathBuf> {
 /// or written only costs a compile.
 fn load_component(engine: &Engine, wasm: &[u8], cache: Option<&Path>) -> Result<Component, Error> {
     let compile = || {
+        // A core module (version 1 in its header) is what a wasm32 target
+        // other than wasm32-wasip2 builds; a component's header says 0xd.
+        if wasm.starts_with(b"\0asm\x01\0\0\0") {
+            return Err(provider_failure(
+                "the file is a core WebAssembly module, not a component; build for \
+                 wasm32-wasip2, or wrap it with `wasm-tools component new`"
+                    .into(),
+            ));
+        }
         Component::new(engine, wasm)
             .map_err(|err| provider_failure(format!("the component does not compile: {err:#}")))
     };
@@ -685,6 +710,38 @@ mod tests {
             };
             assert!(all.refuses(never).is_some(), "{never}");
         }
+    }
+
+    #[test]
+    fn a_huge_error_message_from_a_component_is_cut() {
+        let err = from_guest(GuestError::Other("é".repeat(50 << 20)));
+        assert_eq!(err.kind(), ErrorKind::StoreError);
+        assert!(
+            err.message().len() < 2 * GUEST_MESSAGE_CHARS + 100,
+            "{}",
+            err.message().len()
+        );
+        assert!(
+            err.message().ends_with(" ... (104853600 more bytes)"),
+            "{}",
+            &err.message()[3900..]
+        );
+        let short = from_guest(GuestError::NotFound("no such tag".into()));
+        assert_eq!(short.message(), "no such tag");
+    }
+
+    #[test]
+    fn a_core_module_is_refused_saying_what_it_is() {
+        let err = match Runtime::load(b"\0asm\x01\0\0\0", None, Capabilities::default()) {
+            Ok(_) => panic!("a core module was loaded"),
+            Err(err) => err,
+        };
+        assert_eq!(err.kind(), ErrorKind::ProviderFailed);
+        assert!(
+            err.message()
+                .contains("core WebAssembly module, not a component"),
+            "{err}"
+        );
     }
 
     #[test]

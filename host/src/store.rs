@@ -517,16 +517,18 @@ impl ArtifactStore {
         let crate::config::StoreKind::Component(component) = &store.kind else {
             unreachable!("store {index} routed as a component store");
         };
-        let bytes = std::fs::read(&component.component).map_err(|err| {
-            Error::new(
-                ErrorKind::InvalidConfiguration,
-                format!(
-                    "store {}: cannot read its component {}: {err}",
-                    store.key(),
-                    component.component.display()
-                ),
-            )
-        })?;
+        let bytes = crate::config::read_limited(&component.component, MAX_COMPONENT_FILE).map_err(
+            |err| {
+                Error::new(
+                    ErrorKind::InvalidConfiguration,
+                    format!(
+                        "store {}: cannot read its component {}: {err}",
+                        store.key(),
+                        component.component.display()
+                    ),
+                )
+            },
+        )?;
         tracing::info!(
             store = %store.key(),
             component = %component.component.display(),
@@ -566,6 +568,10 @@ impl ArtifactStore {
         }
     }
 }
+
+/// The largest component file read: the first-party provider is a few
+/// MiB.
+const MAX_COMPONENT_FILE: u64 = 256 << 20;
 
 /// Most time the built-in store may take for a call: it reads a few
 /// kilobytes from a local folder.
@@ -1046,6 +1052,17 @@ fn verify(route: &Route<'_>, max_size: u64, artifact: GuestArtifact) -> Result<A
                     format!("the manifest bytes hash to {actual}, not to the reported {digest}"),
                 ));
             }
+            // A descriptor's size is that of the bytes its digest names.
+            let held = artifact.manifest_bytes.len() as u64;
+            if artifact.manifest.size != held {
+                return Err(Error::new(
+                    ErrorKind::ProviderFailed,
+                    format!(
+                        "the provider reported a manifest of {} bytes but returned {held}",
+                        artifact.manifest.size
+                    ),
+                ));
+            }
         }
     }
     if let Some(pinned) = &route.pinned {
@@ -1180,6 +1197,17 @@ fn check_files(files: &[GuestFile], max_size: u64) -> Result<(), Error> {
         if !seen.insert(file.path.as_str()) {
             return Err(refuse(format!(
                 "the provider returned {:?} twice",
+                file.path
+            )));
+        }
+    }
+    // "a" and "a/b" cannot both be written: one file would have to be a
+    // folder.
+    for file in files {
+        let folders = file.path.match_indices('/').map(|(at, _)| &file.path[..at]);
+        if let Some(folder) = folders.into_iter().find(|folder| seen.contains(folder)) {
+            return Err(refuse(format!(
+                "the provider returned {folder:?} as a file and as the folder of {:?}",
                 file.path
             )));
         }
@@ -1657,5 +1685,68 @@ mod tests {
         assert!(matches!(route.store, Target::Layout { .. }));
         let err = error_of(store.route("localhost:5001/x"));
         assert_eq!(err.kind(), ErrorKind::FailedToConnectToArtifactStore);
+    }
+
+    fn guest_files(paths: &[&str]) -> Vec<GuestFile> {
+        paths
+            .iter()
+            .map(|path| GuestFile {
+                path: path.to_string(),
+                content: b"x".to_vec(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_path_that_is_both_a_file_and_a_folder_is_refused() {
+        for paths in [&["a", "a/b"][..], &["x/y/z", "x/y"], &["d/e", "d"]] {
+            let err = check_files(&guest_files(paths), 1 << 20).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ProviderFailed, "{paths:?}");
+            assert!(
+                err.message().contains("as a file and as the folder"),
+                "{err}"
+            );
+        }
+        check_files(&guest_files(&["a/b", "a/c", "ab", "a.b/c"]), 1 << 20).unwrap();
+    }
+
+    #[test]
+    fn an_endless_component_file_is_refused_without_reading_it_all() {
+        let store = ArtifactStore::new(
+            Config::parse(
+                "[[store]]\nkind = \"component\"\nname = \"zero\"\ncomponent = \"/dev/zero\"\n",
+            )
+            .unwrap(),
+        );
+        let err = store.load_third_party(0).err().unwrap();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
+        assert!(err.message().contains("more than 256 MiB"), "{err}");
+    }
+
+    #[test]
+    fn a_manifest_size_that_disagrees_with_its_bytes_is_refused() {
+        let store = ArtifactStore::new(
+            Config::parse(
+                "[[store]]\nkind = \"component\"\nname = \"c\"\ncomponent = \"c.wasm\"\n",
+            )
+            .unwrap(),
+        );
+        let route = store.route("c/x:1").unwrap();
+        let bytes = br#"{"schemaVersion":2}"#;
+        let mut artifact = blob_artifact(
+            &digest_of(bytes),
+            "application/vnd.oci.image.manifest.v1+json",
+            bytes,
+            &[("a.txt", b"a")],
+        );
+        verify(&route, 1024, artifact.clone()).unwrap();
+        artifact.manifest.size = 1 << 40;
+        let err = verify(&route, 1024, artifact).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ProviderFailed);
+        assert!(
+            err.message()
+                .contains("1099511627776 bytes but returned 19"),
+            "{err}"
+        );
     }
 }

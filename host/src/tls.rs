@@ -62,7 +62,7 @@ impl Trust {
                 format!("ca-file {}: {problem}", path.display()),
             )
         };
-        let bytes = std::fs::read(path).map_err(|err| {
+        let bytes = crate::config::read_limited(path, MAX_CA_FILE).map_err(|err| {
             bad(format!(
                 "cannot be read ({err}); give the path of the certificate authority's \
                  PEM certificate (relative paths start at the config file's folder)"
@@ -123,6 +123,10 @@ impl fmt::Debug for Trust {
             .finish_non_exhaustive()
     }
 }
+
+/// The longest `ca-file` read: a bundle of every public root is under
+/// 300 KiB.
+const MAX_CA_FILE: u64 = 4 << 20;
 
 fn public_roots() -> rustls::RootCertStore {
     rustls::RootCertStore {
@@ -573,6 +577,14 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
         assert!(err.message().contains("/nonexistent/ca.pem"), "{err}");
         assert!(err.message().contains("config file's folder"), "{err}");
+    }
+
+    #[test]
+    fn an_endless_file_is_refused_without_reading_it_all() {
+        let err = Trust::with_ca_file(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfiguration);
+        assert!(err.message().contains("/dev/zero"), "{err}");
+        assert!(err.message().contains("more than 4 MiB"), "{err}");
     }
 
     #[test]
