@@ -260,6 +260,34 @@ pub enum CredentialSource {
     Bearer(SecretSource),
 }
 
+impl CredentialSource {
+    fn secret_source_mut(&mut self) -> Option<&mut SecretSource> {
+        match self {
+            CredentialSource::Anonymous => None,
+            CredentialSource::Basic { password, .. } => Some(password),
+            CredentialSource::Bearer(token) => Some(token),
+        }
+    }
+}
+
+impl StoreKind {
+    /// Where the store's secret is read from, to resolve a relative file.
+    fn secret_source_mut(&mut self) -> Option<&mut SecretSource> {
+        match self {
+            StoreKind::Oci(oci) => oci.credentials.secret_source_mut(),
+            StoreKind::Component(component) => component.credentials.secret_source_mut(),
+            StoreKind::Blob(blob) => match &mut blob.credentials {
+                BlobCredentialSource::Anonymous => None,
+                BlobCredentialSource::AccountKey(source)
+                | BlobCredentialSource::Sas(source)
+                | BlobCredentialSource::Bearer(source)
+                | BlobCredentialSource::ConnectionString(source) => Some(source),
+            },
+            StoreKind::Layout(_) => None,
+        }
+    }
+}
+
 /// An environment variable or a file that holds a secret.
 #[derive(Debug, Clone)]
 pub enum SecretSource {
@@ -569,6 +597,11 @@ impl Config {
             if let Some(ca_file) = &mut store.ca_file {
                 if ca_file.is_relative() {
                     *ca_file = base.join(&*ca_file);
+                }
+            }
+            if let Some(SecretSource::File(path)) = store.kind.secret_source_mut() {
+                if path.is_relative() {
+                    *path = base.join(&*path);
                 }
             }
             if let StoreKind::Component(component) = &mut store.kind {
@@ -1408,6 +1441,48 @@ path = "/srv/artifacts/layout"
         );
         let (plain, _) = config.oci_store("plain.example").unwrap();
         assert_eq!(plain.ca_file, None);
+    }
+
+    #[test]
+    fn secret_files_follow_the_config_file_like_every_other_path() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("secrets")).unwrap();
+        std::fs::write(dir.path().join("secrets/password"), "hunter2\n").unwrap();
+        std::fs::write(dir.path().join("secrets/sas"), "sv=1&sig=abc\n").unwrap();
+        let file = dir.path().join("stores.toml");
+        std::fs::write(
+            &file,
+            "[[store]]\nkind = \"oci\"\nregistry = \"r.example\"\nusername = \"u\"\n\
+             password-file = \"secrets/password\"\n\n\
+             [[store]]\nkind = \"azure-blob\"\nendpoint = \"https://acct.blob.core.windows.net\"\n\
+             sas-file = \"secrets/sas\"\n\n\
+             [[store]]\nkind = \"oci\"\nregistry = \"abs.example\"\ntoken-file = \"/run/token\"\n",
+        )
+        .unwrap();
+        let config = Config::from_file(&file).unwrap();
+
+        let (_, oci) = config.oci_store("r.example").unwrap();
+        let CredentialSource::Basic { password, .. } = &oci.credentials else {
+            panic!("not Basic credentials")
+        };
+        assert!(
+            matches!(password, SecretSource::File(p) if *p == dir.path().join("secrets/password"))
+        );
+        assert_eq!(password.read("r.example").unwrap().expose(), "hunter2");
+
+        let StoreKind::Blob(blob) = &config.stores()[1].kind else {
+            panic!("not a blob store")
+        };
+        assert!(matches!(
+            &blob.credentials,
+            BlobCredentialSource::Sas(SecretSource::File(p)) if *p == dir.path().join("secrets/sas")
+        ));
+
+        let (_, abs) = config.oci_store("abs.example").unwrap();
+        assert!(matches!(
+            &abs.credentials,
+            CredentialSource::Bearer(SecretSource::File(p)) if *p == Path::new("/run/token")
+        ));
     }
 
     #[test]
