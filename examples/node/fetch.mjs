@@ -220,11 +220,25 @@ function verify(reference, artifact) {
   const seen = new Set();
   for (const { path: name } of artifact.files) {
     const parts = name.split('/');
-    if (parts.some((p) => p === '' || p === '.' || p === '..') || name.includes('\\') || seen.has(name)) {
-      throw new Failure('ProviderFailed', `the component returned the file path "${name}", ` +
+    const odd = parts.some((p) => p === '' || p === '.' || p === '..') ||
+      name.includes('\\') || /[\u0000-\u001f\u007f]/.test(name) || seen.has(name);
+    if (odd) {
+      throw new Failure('ProviderFailed', `the component returned the file path ${JSON.stringify(name)}, ` +
         'which is not a plain relative path given once');
     }
     seen.add(name);
+  }
+  // A path may not be a file and, for another path, a folder.
+  const folders = new Set();
+  for (const name of seen) {
+    const parts = name.split('/');
+    for (let i = 1; i < parts.length; i++) folders.add(parts.slice(0, i).join('/'));
+  }
+  for (const name of seen) {
+    if (folders.has(name)) {
+      throw new Failure('ProviderFailed',
+        `the component returned ${JSON.stringify(name)} both as a file and as a folder`);
+    }
   }
 }
 

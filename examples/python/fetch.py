@@ -130,13 +130,28 @@ def verify(reference, artifact):
     seen = set()
     for file in artifact.files:
         parts = file.path.split("/")
-        if any(p in ("", ".", "..") for p in parts) or "\\" in file.path or file.path in seen:
+        odd = (
+            any(p in ("", ".", "..") for p in parts)
+            or "\\" in file.path
+            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in file.path)
+            or file.path in seen
+        )
+        if odd:
             raise Failure(
                 "ProviderFailed",
-                f'the component returned the file path "{file.path}", '
+                f"the component returned the file path {file.path!r}, "
                 "which is not a plain relative path given once",
             )
         seen.add(file.path)
+    # A path may not be a file and, for another path, a folder.
+    folders = {"/".join(f.path.split("/")[:i]) for f in artifact.files
+               for i in range(1, f.path.count("/") + 1)}
+    for file in artifact.files:
+        if file.path in folders:
+            raise Failure(
+                "ProviderFailed",
+                f"the component returned {file.path!r} both as a file and as a folder",
+            )
 
 
 def write_files(out, files):

@@ -5,7 +5,8 @@
 //! (a pull by tag, by digest, an invalid reference, a missing artifact, a
 //! Basic login with the right and a wrong password) all three must give the
 //! same digest, the same files in the same order with the same hashes (and
-//! write them), or the same error name.
+//! write them), or the same error name. And the hostile test component's
+//! unsafe answers, which every host must refuse, writing nothing.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -360,4 +361,39 @@ fn rust_node_and_python_hosts_agree_with_basic_credentials() {
         &refused,
         &BTreeMap::new(),
     );
+}
+
+#[test]
+fn rust_node_and_python_hosts_all_refuse_a_components_unsafe_paths() {
+    // The hostile component answers without a request: the registry is
+    // only the authority its references name.
+    let registry = Registry::anonymous();
+    let authority = registry.authority();
+    let component = PathBuf::from(env!("ARTIFACT_STORE_TEST_HOSTILE_WASM"));
+    let config = Config::from_toml(&format!(
+        "[[store]]\nkind = \"component\"\nregistry = \"{authority}\"\nplain-http = true\n\
+         component = \"{}\"\n",
+        component.display()
+    ));
+    let hosts = Hosts {
+        config: &config,
+        component: &component,
+        login: None,
+    };
+
+    let refused = json!({ "ok": false, "error": "ProviderFailed" });
+    let nothing = BTreeMap::new();
+    for (vector, repository) in [
+        ("a path climbing out", "escape-dotdot:x"),
+        (
+            "an absolute path",
+            "escape-abs:artifact-store-conformance-x",
+        ),
+        ("a file that is also a folder", "clash:a"),
+        ("a NUL and a newline in a name", "control:x"),
+    ] {
+        let reference = format!("{authority}/{repository}");
+        assert_agree(vector, &hosts.fetch(&reference), &refused, &nothing);
+    }
+    assert!(!Path::new("/tmp/artifact-store-conformance-x").exists());
 }

@@ -11,6 +11,8 @@
 //! | `phone-home` | sends a request to `127.0.0.1:<port>`, the tag being `p<port>`, which no store grants |
 //! | `escape-dotdot` | returns a file at `../../<tag>` |
 //! | `escape-abs` | returns a file at `/tmp/<tag>` |
+//! | `clash` | returns `<tag>` as a file and `<tag>/inner.txt` beside it |
+//! | `control` | returns a file whose name holds a NUL and a newline |
 //! | `flood` | returns `<n>` MiB, the tag being `m<n>` |
 //! | `lie` | reports a manifest digest that its manifest bytes do not hash to |
 //! | `panic` | panics |
@@ -62,6 +64,17 @@ impl Guest for Hostile {
             "escape-abs" => Ok(artifact(vec![
                 file("fine.txt".into(), b"fine".to_vec()),
                 file(format!("/tmp/{tag}"), b"escaped".to_vec()),
+            ])),
+            "clash" => Ok(artifact(vec![
+                file(tag.to_owned(), b"a file".to_vec()),
+                file(
+                    format!("{tag}/inner.txt"),
+                    b"in a folder of the same name".to_vec(),
+                ),
+            ])),
+            "control" => Ok(artifact(vec![
+                file("fine.txt".into(), b"fine".to_vec()),
+                file("bad\u{0}name\n.txt".into(), b"control".to_vec()),
             ])),
             "flood" => {
                 let mib: usize = tag
