@@ -616,6 +616,14 @@ fn load_component(engine: &Engine, wasm: &[u8], cache: Option<&Path>) -> Result<
             .map_err(|err| provider_failure(format!("the component does not compile: {err:#}")))
     };
     let Some(cache) = cache else { return compile() };
+    // Loading an entry runs its machine code: a folder that someone else
+    // could have written to is not used at all.
+    if cache.exists() {
+        if let Some(why) = untrusted(cache, true) {
+            tracing::warn!(dir = %cache.display(), "not using the compile cache: {why}; compiling instead");
+            return compile();
+        }
+    }
 
     let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
     engine
@@ -628,10 +636,13 @@ fn load_component(engine: &Engine, wasm: &[u8], cache: Option<&Path>) -> Result<
     );
     let path = cache.join(key);
 
-    if path.is_file() {
+    if let Some(why) = path.exists().then(|| untrusted(&path, false)).flatten() {
+        tracing::warn!(path = %path.display(), "ignoring a cache entry: {why}");
+    } else if path.exists() {
         // SAFETY: the file was written by `Component::serialize` below into
-        // the user's own cache directory (created private to the user), and
-        // its name binds it to these component bytes and this engine.
+        // a cache folder that, like the file, belongs to this user and that
+        // nobody else may write to (checked above), and its name binds it
+        // to these component bytes and this engine.
         match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(component) => {
                 tracing::debug!(path = %path.display(), "compiled component loaded from cache");
@@ -661,6 +672,51 @@ fn store_in_cache(component: &Component, dir: &Path, path: &Path) -> std::io::Re
     Ok(())
 }
 
+/// Why machine code at `path` (a folder if `folder`) cannot be trusted, if
+/// it cannot: it must be a plain file or folder (a link is not followed for
+/// a file) that belongs to this user, and that nobody else may write to.
+#[cfg(unix)]
+fn untrusted(path: &Path, folder: bool) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = if folder {
+        std::fs::metadata(path)
+    } else {
+        std::fs::symlink_metadata(path)
+    };
+    let meta = match meta {
+        Ok(meta) => meta,
+        Err(err) => return Some(format!("cannot inspect it: {err}")),
+    };
+    let (plain, kind) = if folder {
+        (meta.is_dir(), "folder")
+    } else {
+        (meta.file_type().is_file(), "file")
+    };
+    if !plain {
+        return Some(format!("it is not a plain {kind}"));
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Some(format!(
+            "it belongs to user {}, not to this one ({me})",
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Some(format!(
+            "others may write to it (mode {:o}); make it private with chmod go-w",
+            meta.mode() & 0o7777
+        ));
+    }
+    None
+}
+
+#[cfg(not(unix))]
+fn untrusted(_path: &Path, _folder: bool) -> Option<String> {
+    None
+}
+
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -672,6 +728,67 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn only_a_private_cache_is_trusted() {
+        use std::os::unix::fs::PermissionsExt;
+        let set_mode = |path: &Path, mode: u32| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        create_private_dir(&cache).unwrap();
+        let entry = cache.join("x.cwasm");
+        std::fs::write(&entry, b"code").unwrap();
+        set_mode(&entry, 0o600);
+        assert_eq!(untrusted(&cache, true), None);
+        assert_eq!(untrusted(&entry, false), None);
+
+        set_mode(&entry, 0o666);
+        let why = untrusted(&entry, false).unwrap();
+        assert!(why.contains("others may write to it (mode 666)"), "{why}");
+        set_mode(&entry, 0o600);
+
+        set_mode(&cache, 0o777);
+        let why = untrusted(&cache, true).unwrap();
+        assert!(why.contains("mode 777"), "{why}");
+        set_mode(&cache, 0o700);
+
+        let link = cache.join("link.cwasm");
+        std::os::unix::fs::symlink(&entry, &link).unwrap();
+        assert!(untrusted(&link, false)
+            .unwrap()
+            .contains("not a plain file"));
+        assert!(untrusted(&cache.join("missing"), false).is_some());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_shared_cache_folder_is_not_loaded_from() {
+        use std::os::unix::fs::PermissionsExt;
+        let engine = Engine::default();
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        create_private_dir(&cache).unwrap();
+        load_component(&engine, FIRST_PARTY_PROVIDER, Some(&cache)).unwrap();
+        let entries = || std::fs::read_dir(&cache).unwrap().count();
+        assert_eq!(entries(), 1, "the compiled component is cached");
+
+        // Made writable by everyone, the folder is neither read nor written:
+        // an entry that is not machine code at all would fail to load.
+        let entry = std::fs::read_dir(&cache)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        std::fs::write(&entry, b"not machine code").unwrap();
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+        load_component(&engine, FIRST_PARTY_PROVIDER, Some(&cache)).unwrap();
+        assert_eq!(std::fs::read(&entry).unwrap(), b"not machine code");
+        assert_eq!(entries(), 1);
+    }
 
     #[test]
     fn imports_follow_the_grant() {
