@@ -4,37 +4,13 @@
 
 use std::collections::BTreeMap;
 
+use artifact_store_core::blob::percent_decode;
 use base64::Engine as _;
 
 use super::{source_with, upload_template_folder, Account, Auth};
 use crate::common::azure_sdk::Public;
 use crate::common::cli::Workdir;
 use crate::common::content::{self, files_only, snapshot};
-
-/// `text` with its percent-escapes decoded (for a SAS, whose signature may
-/// be printed either way).
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).expect("utf-8 after decoding")
-}
 
 #[test]
 fn pulls_with_a_container_sas_from_sas_env_and_never_prints_it() {
@@ -46,7 +22,8 @@ fn pulls_with_a_container_sas_from_sas_env_and_never_prints_it() {
         .find_map(|pair| pair.strip_prefix("sig="))
         .expect("a SAS has a signature");
     // Base64 of 32 bytes: 20 characters are never printed by chance.
-    let signature = percent_decode(signature)[..20].to_owned();
+    let signature =
+        percent_decode(signature).expect("a percent-encoded signature")[..20].to_owned();
 
     // With and without the leading `?`: both are how Azure hands them out.
     for token in [token.clone(), format!("?{token}")] {

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::azurite::Azurite;
 use super::content::{files_only, snapshot};
 use super::process::{self, Output};
-use super::push::repo_root;
+use super::push::{python, repo_root};
 
 /// A call to a loopback Azurite takes well under a second; uploading the
 /// 20 MiB test blob a few. The script retries once, after 1 s.
@@ -172,10 +172,7 @@ impl Sdk {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        let python = std::env::var_os("ARTIFACT_STORE_TEST_PYTHON")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| repo_root().join(".venv/bin/python"));
-        let mut command = Command::new(python);
+        let mut command = Command::new(python());
         command
             .arg(repo_root().join("tests/support/azure_blob.py"))
             .args(args)
